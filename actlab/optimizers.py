@@ -1,0 +1,122 @@
+"""Optimizers updating a list of parameter arrays in place.
+
+Every parameter has a leading seed axis, shape ``(n_seeds, ...)``; the learning rate is a
+scalar or one value per seed, so an ensemble can sweep learning rates in one set of arrays.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from actlab import registry
+
+
+def per_seed(value: float | np.ndarray, n_seeds: int, ndim: int) -> np.ndarray:
+    """A scalar or ``(n_seeds,)`` value as an array that broadcasts against ``(n_seeds, ...)``."""
+    arr = np.broadcast_to(np.asarray(value, dtype=float), (n_seeds,))
+    return arr.reshape((n_seeds,) + (1,) * (ndim - 1))
+
+
+class Optimizer:
+    name = "optimizer"
+    formula = ""
+    citation = ""
+
+    def __init__(self, lr: float | list[float] | np.ndarray = 0.01) -> None:
+        self.lr = np.asarray(lr, dtype=float)
+        if np.any(~np.isfinite(self.lr)) or np.any(self.lr < 0):
+            raise ValueError(f"learning rate must be finite and >= 0, got {lr!r}")
+        self._lr: list[np.ndarray] = []
+
+    def bind(self, params: list[np.ndarray]) -> Optimizer:
+        """Allocate state for ``params`` (each ``(n_seeds, ...)``); returns ``self``."""
+        self._lr = [per_seed(self.lr, p.shape[0], p.ndim).astype(p.dtype) for p in params]
+        return self
+
+    def step(self, params: list[np.ndarray], grads: list[np.ndarray]) -> None:
+        """Update ``params`` in place from ``grads`` (same shapes). ``grads`` may be overwritten."""
+        raise NotImplementedError
+
+    def freeze(self, seeds: np.ndarray) -> None:
+        """Stop updating the given seeds (a boolean mask of shape ``(n_seeds,)``)."""
+        for lr in self._lr:
+            lr[seeds] = 0
+
+
+class SGD(Optimizer):
+    name = "sgd"
+    formula = "v <- mu v - lr g;  w <- w + v  (Nesterov: w <- w + mu v - lr g)"
+    citation = "Robbins & Monro 1951; Polyak 1964; Sutskever et al. 2013 (Nesterov form)"
+
+    def __init__(self, lr=0.01, momentum: float = 0.0, nesterov: bool = False) -> None:
+        super().__init__(lr)
+        if not 0 <= momentum < 1:
+            raise ValueError(f"momentum must be in [0, 1), got {momentum!r}")
+        self.momentum = float(momentum)
+        self.nesterov = bool(nesterov)
+        self._velocity: list[np.ndarray] = []
+
+    def bind(self, params):
+        super().bind(params)
+        self._velocity = [np.zeros_like(p) for p in params] if self.momentum else []
+        return self
+
+    def step(self, params, grads):
+        if not self.momentum:
+            for p, g, lr in zip(params, grads, self._lr, strict=True):
+                g *= lr
+                p -= g
+            return
+        mu = self.momentum
+        for p, g, v, lr in zip(params, grads, self._velocity, self._lr, strict=True):
+            g *= lr
+            v *= mu
+            v -= g
+            if self.nesterov:  # the update scikit-learn and Sutskever et al. 2013 use
+                p += mu * v - g
+            else:
+                p += v
+
+
+class Adam(Optimizer):
+    name = "adam"
+    formula = "m <- b1 m + (1-b1) g; v <- b2 v + (1-b2) g^2; w <- w - lr_t m / (sqrt(v) + eps)"
+    citation = "Kingma & Ba 2015, Adam: a method for stochastic optimization (Algorithm 1)"
+
+    def __init__(self, lr=0.001, beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8) -> None:
+        super().__init__(lr)
+        self.beta1, self.beta2, self.eps = float(beta1), float(beta2), float(eps)
+        self._m: list[np.ndarray] = []
+        self._v: list[np.ndarray] = []
+        self._t = 0
+
+    def bind(self, params):
+        super().bind(params)
+        self._m = [np.zeros_like(p) for p in params]
+        self._v = [np.zeros_like(p) for p in params]
+        self._t = 0
+        return self
+
+    def step(self, params, grads):
+        self._t += 1
+        b1, b2 = self.beta1, self.beta2
+        correction = np.sqrt(1 - b2**self._t) / (1 - b1**self._t)
+        for p, g, m, v, lr in zip(params, grads, self._m, self._v, self._lr, strict=True):
+            m *= b1
+            m += (1 - b1) * g
+            v *= b2
+            v += (1 - b2) * (g * g)
+            p -= (lr * correction) * m / (np.sqrt(v) + self.eps)
+
+
+OPTIMIZERS: dict[str, type[Optimizer]] = {cls.name: cls for cls in (SGD, Adam)}
+
+
+def get_optimizer(spec: str | dict | Optimizer) -> Optimizer:
+    """Build an optimizer from ``"sgd"`` or ``{"name": "adam", "lr": 1e-3}``.
+
+    Raises ``ValueError`` for an unknown name (listing the valid ones) or bad parameters.
+    """
+    if isinstance(spec, Optimizer):
+        return spec
+    return registry.build("optimizer", spec, OPTIMIZERS, {})

@@ -1,0 +1,277 @@
+"""Training loop for seed ensembles, with optional instrumentation and recorded divergence."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from actlab import probes
+from actlab.losses import Loss, get_loss
+from actlab.network import MLP
+from actlab.optimizers import Optimizer, get_optimizer
+
+
+class ArrayData:
+    """A fixed training set ``x`` ``(N, n_in)``, ``y`` ``(N, n_out)``, served in mini-batches.
+
+    Each seed shuffles with its own "data" stream every epoch (``shuffle=True``) so an ensemble
+    sees the same batches as its seeds trained one at a time. ``batch_size=None`` is full-batch
+    gradient descent; the last batch of an epoch may be smaller (as in scikit-learn).
+    """
+
+    def __init__(self, x: np.ndarray, y: np.ndarray, batch_size: int | None = None, shuffle: bool = True):
+        self.x, self.y = np.asarray(x), np.asarray(y)
+        if self.x.ndim != 2 or self.y.ndim != 2 or len(self.x) != len(self.y):
+            raise ValueError(f"x must be (N, n_in) and y (N, n_out), got {self.x.shape} and {self.y.shape}")
+        if batch_size is not None and batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1 or None (full batch), got {batch_size}")
+        self.batch_size = len(self.x) if batch_size is None else min(int(batch_size), len(self.x))
+        self.shuffle = shuffle and self.batch_size < len(self.x)
+
+    def batches(self, rngs: list[np.random.Generator]) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """One epoch of ``(x, y)`` batches: ``(S, B, n)`` when shuffled per seed, else ``(B, n)``."""
+        n, size = len(self.x), self.batch_size
+        if not self.shuffle:
+            for start in range(0, n, size):
+                yield self.x[start : start + size], self.y[start : start + size]
+            return
+        order = np.stack([rng.permutation(n) for rng in rngs])
+        for start in range(0, n, size):
+            idx = order[:, start : start + size]
+            yield self.x[idx], self.y[idx]
+
+
+class StreamData:
+    """Fresh samples every step: ``sample(rng, batch_size) -> (x (B, n_in), y (B, n_out))``.
+
+    Each seed draws from its own "data" stream, ``steps_per_epoch`` batches per epoch (the
+    Keras ``fit_generator`` protocol of seed 002).
+    """
+
+    def __init__(self, sample: Callable, batch_size: int, steps_per_epoch: int):
+        self.sample, self.batch_size, self.steps_per_epoch = sample, int(batch_size), int(steps_per_epoch)
+
+    def batches(self, rngs):
+        for _ in range(self.steps_per_epoch):
+            drawn = [self.sample(rng, self.batch_size) for rng in rngs]
+            yield np.stack([x for x, _ in drawn]), np.stack([y for _, y in drawn])
+
+
+@dataclass
+class History:
+    """Everything recorded during training, one row per seed.
+
+    Attributes
+    ----------
+    metrics : dict of str to ndarray
+        ``loss``: mean training-batch loss of each epoch, ``(S, E)`` (data term only, without
+        penalties). ``test_loss`` / ``test_accuracy``: ``(S, E + 1)`` when a test set is given.
+        ``probe_*``: every metric of :func:`actlab.probes.probe` at epochs ``probe_epochs``,
+        ``(S, P, ...)``; ``probe_dead_mask{l}``: ``(S, P, n_l)`` booleans per hidden layer.
+        ``step_loss`` and ``step_grad_norm``: ``(S, steps)`` and ``(S, steps, L + 1)`` with
+        ``record_steps``.
+    probe_epochs : ndarray
+        Epochs at which the probe ran (0 is the initialization).
+    diverged : ndarray of bool, shape (S,)
+        The loss or a parameter became NaN or infinite; the seed was frozen from then on.
+    diverged_epoch : ndarray of int, shape (S,)
+        Epoch (1-based) in which it happened, -1 if never.
+    """
+
+    metrics: dict[str, np.ndarray] = field(default_factory=dict)
+    probe_epochs: np.ndarray = field(default_factory=lambda: np.zeros(0, int))
+    diverged: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))
+    diverged_epoch: np.ndarray = field(default_factory=lambda: np.zeros(0, int))
+
+    def save(self, path: str | Path) -> None:
+        """Write every array to one ``.npz`` file."""
+        np.savez_compressed(
+            path,
+            probe_epochs=self.probe_epochs,
+            diverged=self.diverged,
+            diverged_epoch=self.diverged_epoch,
+            **self.metrics,
+        )
+
+    @classmethod
+    def load(cls, path: str | Path) -> History:
+        with np.load(path) as data:
+            arrays = {k: data[k] for k in data.files}
+        return cls(
+            probe_epochs=arrays.pop("probe_epochs"),
+            diverged=arrays.pop("diverged"),
+            diverged_epoch=arrays.pop("diverged_epoch"),
+            metrics=arrays,
+        )
+
+
+class _Recorder:
+    """Collects per-epoch rows into ``(S, n_rows, ...)`` arrays."""
+
+    def __init__(self) -> None:
+        self.rows: dict[str, list[np.ndarray]] = {}
+
+    def add(self, name: str, value: np.ndarray) -> None:
+        self.rows.setdefault(name, []).append(np.array(value, dtype=float if value.dtype != bool else bool))
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        return {k: np.stack(v, axis=1) for k, v in self.rows.items()}
+
+
+def _record_probe(rec: _Recorder, net: MLP, loss: Loss, data: tuple[np.ndarray, np.ndarray], frozen: np.ndarray):
+    result = probes.probe(net, loss, *data)
+    for name, value in result.items():
+        if name == "dead_masks":
+            for layer, mask in enumerate(value):
+                rec.add(f"probe_dead_mask{layer}", mask)
+        else:
+            value = np.array(value, dtype=float)
+            value[frozen] = np.nan
+            rec.add(f"probe_{name}", value)
+
+
+def _record_test(rec: _Recorder, net: MLP, loss: Loss, data: tuple[np.ndarray, np.ndarray], frozen: np.ndarray):
+    out = net.predict(data[0])
+    target = np.broadcast_to(data[1], out.shape)
+    value, _ = loss(out, target)
+    acc = loss.accuracy(out, target)
+    acc = np.full(net.n_seeds, np.nan) if acc is None else np.array(acc, dtype=float)
+    value = np.array(value, dtype=float)
+    value[frozen] = np.nan
+    acc[frozen] = np.nan
+    rec.add("test_loss", value)
+    rec.add("test_accuracy", acc)
+
+
+def _nonfinite_params(net: MLP) -> np.ndarray:
+    bad = np.zeros(net.n_seeds, bool)
+    for p in net.parameters():
+        bad |= ~np.isfinite(p).reshape(net.n_seeds, -1).all(axis=1)
+    return bad
+
+
+def train(
+    net: MLP,
+    data: ArrayData | StreamData,
+    *,
+    loss: str | Loss = "mse",
+    optimizer: str | dict | Optimizer = "sgd",
+    epochs: int = 10,
+    l2: float = 0.0,
+    l1_activation: float = 0.0,
+    probe: tuple[np.ndarray, np.ndarray] | None = None,
+    probe_every: int = 1,
+    test: tuple[np.ndarray, np.ndarray] | None = None,
+    record_steps: bool = False,
+) -> History:
+    """Train every seed of ``net`` in place and return its :class:`History`.
+
+    Parameters
+    ----------
+    net : MLP
+        The ensemble; its ``seeds`` also seed the shuffling ("data" stream).
+    data : ArrayData or StreamData
+        Where training batches come from.
+    loss, optimizer : name, spec or instance
+        See :mod:`actlab.losses` and :mod:`actlab.optimizers` (the learning rate may be one value
+        per seed).
+    epochs : int
+        Passes over ``data``.
+    l2 : float
+        Weight decay: adds ``l2 / 2 * sum ||W||^2`` (weights only, not biases or other parameters).
+    l1_activation : float
+        Adds ``l1_activation * sum_l mean_n sum_j |a_nj|`` over hidden activations.
+    probe : (x, y), optional
+        Probe set for full instrumentation at epoch 0 (init) and every ``probe_every`` epochs.
+        Nothing is probed when None, which keeps training at full speed.
+    test : (x, y), optional
+        Held-out set whose loss and accuracy are recorded at epoch 0 and after every epoch.
+    record_steps : bool
+        Also record every step's batch loss and weight-gradient norms.
+
+    Divergence (a NaN or infinite loss or parameter) never raises: the seed is marked in
+    ``History.diverged``, frozen (learning rate 0) and its later metrics are NaN.
+    """
+    if epochs < 0 or probe_every < 1:
+        raise ValueError(f"epochs must be >= 0 and probe_every >= 1, got {epochs} and {probe_every}")
+    if l2 < 0 or l1_activation < 0:
+        raise ValueError(f"penalties must be >= 0, got l2={l2} and l1_activation={l1_activation}")
+    loss = get_loss(loss)
+    params = net.parameters()
+    opt = get_optimizer(optimizer).bind(params)
+    n_weights = len(net.W)
+    rngs = net.seeds.rngs("data")
+    rec = _Recorder()
+    diverged = np.zeros(net.n_seeds, bool)
+    diverged_epoch = np.full(net.n_seeds, -1)
+    probe_epochs = []
+
+    def measure(epoch: int) -> None:
+        if probe is not None and epoch % probe_every == 0:
+            _record_probe(rec, net, loss, probe, diverged)
+            probe_epochs.append(epoch)
+        if test is not None:
+            _record_test(rec, net, loss, test, diverged)
+
+    with np.errstate(all="ignore"):  # overflow is detected below and recorded as divergence
+        measure(0)
+        for epoch in range(1, epochs + 1):
+            total = np.zeros(net.n_seeds)
+            n_steps = 0
+            for x, y in data.batches(rngs):
+                cache = net.forward(x, train=True)
+                values, grad_out = loss(cache.out, y)
+                grads, _ = net.backward(cache, grad_out, l1_activation)
+                if l2:
+                    for g, w in zip(grads[:n_weights], net.W, strict=True):
+                        g += l2 * w
+                if record_steps:
+                    rec.add("step_loss", values)
+                    rec.add(
+                        "step_grad_norm", np.stack([np.sqrt(np.sum(g * g, axis=(1, 2))) for g in grads[:n_weights]], 1)
+                    )
+                opt.step(params, grads)
+                total += values
+                n_steps += 1
+                newly = ~np.isfinite(values) & ~diverged
+                if newly.any():
+                    _mark_diverged(newly, epoch, diverged, diverged_epoch, opt)
+            newly = _nonfinite_params(net) & ~diverged
+            if newly.any():
+                _mark_diverged(newly, epoch, diverged, diverged_epoch, opt)
+            epoch_loss = total / max(n_steps, 1)
+            epoch_loss[diverged] = np.nan
+            rec.add("loss", epoch_loss)
+            measure(epoch)
+            if diverged.all():
+                break
+    metrics = rec.arrays()
+    metrics.setdefault("loss", np.zeros((net.n_seeds, 0)))
+    if metrics["loss"].shape[1] < epochs:  # every seed diverged: pad with NaN
+        metrics = _pad_epochs(metrics, epochs, probe_epochs)
+    return History(metrics, np.array(probe_epochs, dtype=int), diverged, diverged_epoch)
+
+
+def _mark_diverged(newly, epoch, diverged, diverged_epoch, opt: Optimizer) -> None:
+    diverged |= newly
+    diverged_epoch[newly] = epoch
+    opt.freeze(newly)
+
+
+def _pad_epochs(metrics: dict[str, np.ndarray], epochs: int, probe_epochs: list[int]) -> dict[str, np.ndarray]:
+    """Extend per-epoch series of a run stopped early (all seeds diverged) with NaN."""
+    padded = {}
+    for name, value in metrics.items():
+        if name == "loss":
+            target = epochs
+        elif name.startswith("test_"):
+            target = epochs + 1
+        else:
+            padded[name] = value
+            continue
+        fill = np.full((value.shape[0], target - value.shape[1], *value.shape[2:]), np.nan)
+        padded[name] = np.concatenate([value, fill], axis=1)
+    return padded
