@@ -55,7 +55,9 @@ class Activation:
 
     def derivative(self, z: np.ndarray) -> np.ndarray:
         """Element-wise derivative ``f'(z)`` (the backward pass applied to a gradient of ones)."""
-        z = np.asarray(z, dtype=float)
+        z = np.asarray(z)
+        if not np.issubdtype(z.dtype, np.floating):
+            z = z.astype(float)
         return self.backward(z, self.forward(z), np.ones_like(z))
 
     def config(self) -> dict[str, Any]:
@@ -356,11 +358,16 @@ class Scaled(Activation):
     def config(self):
         return {"base": self.base.spec(), "gain": self.gain}
 
+    def build(self, n_seeds, n_units, dtype):
+        self.base.build(n_seeds, n_units, dtype)
+        self.params, self.grads = self.base.params, self.base.grads
+        return self
+
     def forward(self, z):
         return self.gain * self.base.forward(z)
 
     def backward(self, z, a, grad):
-        return self.base.backward(z, a / self.gain, grad) * self.gain
+        return self.base.backward(z, a / self.gain, grad * self.gain)
 
 
 class Mixed(Activation):

@@ -27,20 +27,40 @@ class Optimizer:
         if np.any(~np.isfinite(self.lr)) or np.any(self.lr < 0):
             raise ValueError(f"learning rate must be finite and >= 0, got {lr!r}")
         self._lr: list[np.ndarray] = []
+        self._frozen: np.ndarray | None = None
 
     def bind(self, params: list[np.ndarray]) -> Optimizer:
         """Allocate state for ``params`` (each ``(n_seeds, ...)``); returns ``self``."""
         self._lr = [per_seed(self.lr, p.shape[0], p.ndim).astype(p.dtype) for p in params]
+        self._frozen = None
         return self
+
+    def _state(self) -> list[list[np.ndarray]]:
+        """Per-parameter state arrays (velocities, moments) with a leading seed axis."""
+        return []
 
     def step(self, params: list[np.ndarray], grads: list[np.ndarray]) -> None:
         """Update ``params`` in place from ``grads`` (same shapes). ``grads`` may be overwritten."""
+        if self._frozen is not None:
+            for g in grads:
+                g[self._frozen] = 0  # also turns a frozen seed's NaN gradients into no-ops
+        self._update(params, grads)
+
+    def _update(self, params: list[np.ndarray], grads: list[np.ndarray]) -> None:
         raise NotImplementedError
 
     def freeze(self, seeds: np.ndarray) -> None:
-        """Stop updating the given seeds (a boolean mask of shape ``(n_seeds,)``)."""
+        """Stop updating the given seeds for good (a boolean mask of shape ``(n_seeds,)``).
+
+        Their learning rates and optimizer state (momentum, moments) are zeroed and their
+        gradients ignored, so a diverged seed keeps its last parameters.
+        """
+        self._frozen = seeds.copy() if self._frozen is None else self._frozen | seeds
         for lr in self._lr:
             lr[seeds] = 0
+        for arrays in self._state():
+            for a in arrays:
+                a[seeds] = 0
 
 
 class SGD(Optimizer):
@@ -61,7 +81,10 @@ class SGD(Optimizer):
         self._velocity = [np.zeros_like(p) for p in params] if self.momentum else []
         return self
 
-    def step(self, params, grads):
+    def _state(self):
+        return [self._velocity]
+
+    def _update(self, params, grads):
         if not self.momentum:
             for p, g, lr in zip(params, grads, self._lr, strict=True):
                 g *= lr
@@ -97,7 +120,10 @@ class Adam(Optimizer):
         self._t = 0
         return self
 
-    def step(self, params, grads):
+    def _state(self):
+        return [self._m, self._v]
+
+    def _update(self, params, grads):
         self._t += 1
         b1, b2 = self.beta1, self.beta2
         correction = np.sqrt(1 - b2**self._t) / (1 - b1**self._t)
