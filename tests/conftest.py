@@ -1,0 +1,94 @@
+"""Shared fixtures for the actlab test-suite.
+
+Helpers are handed out as fixtures (``numgrad``, ``moons``) so that test modules need not import
+``conftest``. Every random number comes from a seeded ``numpy.random.Generator``.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+import pytest
+from sklearn.datasets import make_moons
+
+
+def central_difference(
+    objective: Callable[[], float], arrays: Sequence[np.ndarray], h: float = 1e-6
+) -> list[np.ndarray]:
+    """Central-difference gradient of a scalar objective with respect to arrays it reads.
+
+    Parameters
+    ----------
+    objective : callable
+        Takes no argument and returns a float computed from the current contents of ``arrays``.
+    arrays : sequence of ndarray
+        Arrays perturbed in place, one entry at a time, and restored afterwards.
+    h : float
+        Step; the error is ``O(h^2)`` for smooth objectives plus ``O(eps / h)`` rounding.
+
+    Returns
+    -------
+    list of ndarray
+        ``(f(x + h e_i) - f(x - h e_i)) / (2 h)`` for every entry, shaped like each array.
+    """
+    grads = []
+    for arr in arrays:
+        grad = np.zeros(arr.shape)
+        for idx in np.ndindex(arr.shape):
+            orig = arr[idx]
+            arr[idx] = orig + h
+            f_plus = float(objective())
+            arr[idx] = orig - h
+            f_minus = float(objective())
+            arr[idx] = orig
+            grad[idx] = (f_plus - f_minus) / (2 * h)
+        grads.append(grad)
+    return grads
+
+
+def moons_data(n_samples: int = 200, noise: float = 0.2, random_state: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Two-moons inputs ``(N, 2)`` and one-hot targets ``(N, 2)`` from a fixed ``random_state``."""
+    x, labels = make_moons(n_samples=n_samples, noise=noise, random_state=random_state)
+    return x, np.eye(2)[labels]
+
+
+@pytest.fixture
+def numgrad() -> Callable:
+    """The :func:`central_difference` helper."""
+    return central_difference
+
+
+@pytest.fixture(scope="session")
+def moons() -> tuple[np.ndarray, np.ndarray]:
+    """Training moons: 200 samples, one-hot targets."""
+    return moons_data(200, 0.2, 0)
+
+
+@pytest.fixture(scope="session")
+def moons_test() -> tuple[np.ndarray, np.ndarray]:
+    """Held-out moons: 100 samples from another ``random_state``."""
+    return moons_data(100, 0.2, 1)
+
+
+WORKFLOW_FILES = ("Snakefile", "rules", "scripts", "config", "envs", "report")
+
+
+@pytest.fixture(scope="session")
+def copy_workflow() -> Callable[[Path], Path]:
+    """Make a fresh working copy of the workflow in a folder (the package itself is installed)."""
+    repo = Path(__file__).resolve().parents[1]
+
+    def copy(dest: Path) -> Path:
+        dest.mkdir(parents=True, exist_ok=True)
+        for name in WORKFLOW_FILES:
+            src = repo / name
+            if src.is_dir():
+                shutil.copytree(src, dest / name)
+            else:
+                shutil.copy(src, dest / name)
+        return dest
+
+    return copy
