@@ -23,9 +23,20 @@ import math
 from typing import Any
 
 import numpy as np
-from scipy import special
 
 from actlab import registry
+
+
+def sigmoid(z: np.ndarray) -> np.ndarray:
+    """Logistic function via ``sigmoid(z) = (1 + tanh(z / 2)) / 2``: exact, and never overflows."""
+    return 0.5 + 0.5 * np.tanh(0.5 * z)
+
+
+def normal_cdf(z: np.ndarray) -> np.ndarray:
+    """Standard normal CDF ``Phi(z)`` (scipy's ``ndtr``, imported on first use: only GELU needs it)."""
+    from scipy.special import ndtr
+
+    return ndtr(z)
 
 
 class Activation:
@@ -91,7 +102,7 @@ class Sigmoid(Activation):
     citation = "logistic function; LeCun et al. 1998, Efficient BackProp"
 
     def forward(self, z):
-        return special.expit(z)
+        return sigmoid(z)
 
     def backward(self, z, a, grad):
         return grad * a * (1 - a)
@@ -103,7 +114,7 @@ class CenteredSigmoid(Activation):
     citation = "sigmoid shifted to zero mean, to isolate centering from shape (LeCun et al. 1998)"
 
     def forward(self, z):
-        return special.expit(z) - 0.5
+        return sigmoid(z) - 0.5
 
     def backward(self, z, a, grad):
         return grad * (0.25 - a * a)
@@ -249,7 +260,7 @@ class Softplus(Activation):
         return np.logaddexp(0, z)
 
     def backward(self, z, a, grad):
-        return grad * special.expit(z)
+        return grad * sigmoid(z)
 
 
 class ReLU6(Activation):
@@ -296,10 +307,10 @@ class Swish(Activation):
         return {"beta": self.beta}
 
     def forward(self, z):
-        return z * special.expit(self.beta * z)
+        return z * sigmoid(self.beta * z)
 
     def backward(self, z, a, grad):
-        s = special.expit(self.beta * z)
+        s = sigmoid(self.beta * z)
         return grad * (s + self.beta * z * s * (1 - s))
 
 
@@ -322,11 +333,11 @@ class GELU(Activation):
     citation = "Hendrycks & Gimpel 2016, Gaussian error linear units"
 
     def forward(self, z):
-        return z * special.ndtr(z)
+        return z * normal_cdf(z)
 
     def backward(self, z, a, grad):
         pdf = np.exp(-0.5 * z * z) / math.sqrt(2 * math.pi)
-        return grad * (special.ndtr(z) + z * pdf)
+        return grad * (normal_cdf(z) + z * pdf)
 
 
 class Abs(Activation):

@@ -8,9 +8,15 @@ shape (one-hot rows for classification).
 from __future__ import annotations
 
 import numpy as np
-from scipy import special
 
 from actlab import registry
+from actlab.activations import sigmoid
+
+
+def log_softmax(out: np.ndarray) -> np.ndarray:
+    """``o - logsumexp(o)`` over the last axis, shifted by the row maximum so exp never overflows."""
+    shifted = out - out.max(axis=-1, keepdims=True)
+    return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
 
 
 class Loss:
@@ -56,7 +62,7 @@ class SoftmaxCrossEntropy(Loss):
     classification = True
 
     def __call__(self, out, target):
-        log_p = out - special.logsumexp(out, axis=2, keepdims=True)
+        log_p = log_softmax(out)
         loss = -np.sum(target * log_p, axis=(1, 2)) / out.shape[1]
         grad = np.exp(log_p)
         grad -= target
@@ -64,7 +70,7 @@ class SoftmaxCrossEntropy(Loss):
         return loss, grad
 
     def predict(self, out):
-        return special.softmax(out, axis=2)
+        return np.exp(log_softmax(out))
 
     def accuracy(self, out, target):
         return np.mean(np.argmax(out, axis=2) == np.argmax(target, axis=2), axis=1)
@@ -77,10 +83,10 @@ class SigmoidCrossEntropy(Loss):
 
     def __call__(self, out, target):
         loss = np.sum(np.logaddexp(0, out) - target * out, axis=(1, 2)) / out.shape[1]
-        return loss, (special.expit(out) - target) / out.shape[1]
+        return loss, (sigmoid(out) - target) / out.shape[1]
 
     def predict(self, out):
-        return special.expit(out)
+        return sigmoid(out)
 
     def accuracy(self, out, target):
         return np.mean(np.all((out > 0) == (target > 0.5), axis=2), axis=1)

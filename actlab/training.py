@@ -166,6 +166,7 @@ def train(
     probe_every: int = 1,
     test: tuple[np.ndarray, np.ndarray] | None = None,
     record_steps: bool = False,
+    on_epoch: Callable[[int, MLP], None] | None = None,
 ) -> History:
     """Train every seed of ``net`` in place and return its :class:`History`.
 
@@ -191,6 +192,9 @@ def train(
         Held-out set whose loss and accuracy are recorded at epoch 0 and after every epoch.
     record_steps : bool
         Also record every step's batch loss and weight-gradient norms.
+    on_epoch : callable, optional
+        Called as ``on_epoch(epoch, net)`` at epoch 0 (init) and after every epoch, for
+        measurements of an experiment's own (e.g. snapshots of the weights).
 
     Divergence (a NaN or infinite loss or parameter) never raises: the seed is marked in
     ``History.diverged``, frozen (learning rate 0) and its later metrics are NaN.
@@ -215,6 +219,8 @@ def train(
             probe_epochs.append(epoch)
         if test is not None:
             _record_test(rec, net, loss, test, diverged)
+        if on_epoch is not None:
+            on_epoch(epoch, net)
 
     with np.errstate(all="ignore"):  # overflow is detected below and recorded as divergence
         measure(0)
@@ -250,8 +256,9 @@ def train(
                 break
     metrics = rec.arrays()
     metrics.setdefault("loss", np.zeros((net.n_seeds, 0)))
-    if metrics["loss"].shape[1] < epochs:  # every seed diverged: pad with NaN
-        metrics = _pad_epochs(metrics, epochs, probe_epochs)
+    if metrics["loss"].shape[1] < epochs:  # every seed diverged and training stopped: pad with NaN
+        probe_epochs = [e for e in range(epochs + 1) if e % probe_every == 0] if probe is not None else []
+        metrics = _pad_epochs(metrics, epochs, len(probe_epochs))
     return History(metrics, np.array(probe_epochs, dtype=int), diverged, diverged_epoch)
 
 
@@ -261,17 +268,13 @@ def _mark_diverged(newly, epoch, diverged, diverged_epoch, opt: Optimizer) -> No
     opt.freeze(newly)
 
 
-def _pad_epochs(metrics: dict[str, np.ndarray], epochs: int, probe_epochs: list[int]) -> dict[str, np.ndarray]:
-    """Extend per-epoch series of a run stopped early (all seeds diverged) with NaN."""
+def _pad_epochs(metrics: dict[str, np.ndarray], epochs: int, n_probes: int) -> dict[str, np.ndarray]:
+    """Extend the series of a run stopped early (every seed diverged): NaN, or False for masks."""
+    targets = {"loss": epochs, "test_loss": epochs + 1, "test_accuracy": epochs + 1}
     padded = {}
     for name, value in metrics.items():
-        if name == "loss":
-            target = epochs
-        elif name.startswith("test_"):
-            target = epochs + 1
-        else:
-            padded[name] = value
-            continue
-        fill = np.full((value.shape[0], target - value.shape[1], *value.shape[2:]), np.nan)
+        target = n_probes if name.startswith("probe_") else targets.get(name, value.shape[1])
+        shape = (value.shape[0], target - value.shape[1], *value.shape[2:])
+        fill = np.zeros(shape, bool) if value.dtype == bool else np.full(shape, np.nan)
         padded[name] = np.concatenate([value, fill], axis=1)
     return padded

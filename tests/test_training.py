@@ -544,3 +544,17 @@ def test_relu_neuron_with_negative_weight_on_non_negative_inputs_is_dead():
     np.testing.assert_array_equal(net.W[0], -10.0)
     np.testing.assert_array_equal(h.metrics["step_grad_norm"], 0.0)
     np.testing.assert_allclose(h.metrics["loss"], 1.0, atol=0.02)
+
+
+def test_on_epoch_sees_every_epoch_and_equals_a_plain_run(moons):
+    """The callback runs at init and after each epoch, and observing does not change training."""
+    x, y = moons
+    seen = []
+    watched = MLP(2, [5], 2, activation="tanh", seeds=Seeds(3, key=KEY))
+    plain = MLP(2, [5], 2, activation="tanh", seeds=Seeds(3, key=KEY))
+    kwargs = {"loss": "softmax_cross_entropy", "optimizer": {"name": "sgd", "lr": 0.1}, "epochs": 3}
+    train(watched, ArrayData(x, y, 16), on_epoch=lambda epoch, net: seen.append((epoch, net.W[0].copy())), **kwargs)
+    train(plain, ArrayData(x, y, 16), **kwargs)
+    assert [epoch for epoch, _ in seen] == [0, 1, 2, 3]
+    assert not np.array_equal(seen[0][1], seen[-1][1])
+    np.testing.assert_array_equal(seen[-1][1], plain.W[0])
