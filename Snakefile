@@ -1,0 +1,25 @@
+# Claims about activation functions, each turned into a reproducible verdict.
+#   snakemake --cores all                                     full suite -> reports/
+#   snakemake --cores 2 --configfile config/quick.yaml        tiny settings -> results-quick/
+#   snakemake --cores all results/claims/<claim-id>/verdict.json
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+configfile: "config/config.yaml"
+
+
+include: "rules/common.smk"
+include: "rules/data.smk"
+include: "rules/train.smk"
+include: "rules/judge.smk"
+include: "rules/report.smk"
+
+
+rule all:
+    default_target: True
+    input:
+        f"{REPORTS}/index.html",
+        f"{REPORTS}/claims.md",
+        ALL_CELLS,

@@ -1,0 +1,23 @@
+"""Experiment types, keyed by the name a claim's ``experiment`` field uses."""
+
+from actlab.experiments.backprop import BackpropCheck
+from actlab.experiments.base import Cell, CellResult, Experiment
+from actlab.experiments.convergence import ConvergenceSpeed
+from actlab.experiments.derivatives import DerivativeBounds
+from actlab.experiments.gradient_flow import GradientFlow
+from actlab.experiments.init_variance import InitVariance
+from actlab.experiments.symmetry import SymmetricInit
+
+EXPERIMENTS: dict[str, Experiment] = {
+    exp.name: exp
+    for exp in (
+        GradientFlow(),
+        DerivativeBounds(),
+        BackpropCheck(),
+        InitVariance(),
+        SymmetricInit(),
+        ConvergenceSpeed(),
+    )
+}
+
+__all__ = ["EXPERIMENTS", "Cell", "CellResult", "Experiment"]

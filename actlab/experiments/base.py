@@ -1,0 +1,92 @@
+"""What an experiment type is: how one cell is trained and which per-seed metrics it yields.
+
+A claim in the register names an experiment type, fixed ``params`` and a ``grid``; every grid
+point is a *cell* whose seeds are trained together as one ensemble (:meth:`Experiment.run`). The
+judge then asks the experiment for a decision metric, one value per seed and cell
+(:meth:`Experiment.metric`), and draws the experiment's figures (:meth:`Experiment.figures`).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from actlab.activations import get_activation
+from actlab.datasets import Dataset
+from actlab.initializers import get_initializer
+from actlab.seeding import Seeds
+
+
+@dataclass
+class CellResult:
+    """A trained cell: per-seed arrays (saved as ``.npz``) and JSON-able facts (saved as ``.json``)."""
+
+    arrays: dict[str, np.ndarray]
+    info: dict[str, Any] = field(default_factory=dict)
+
+    def save(self, npz_path: str | Path, json_path: str | Path) -> None:
+        np.savez_compressed(npz_path, **self.arrays)
+        Path(json_path).write_text(json.dumps(self.info, indent=2, sort_keys=True) + "\n")
+
+    @classmethod
+    def load(cls, npz_path: str | Path, json_path: str | Path) -> CellResult:
+        with np.load(npz_path) as data:
+            arrays = {k: data[k] for k in data.files}
+        return cls(arrays, json.loads(Path(json_path).read_text()))
+
+
+@dataclass
+class Cell:
+    """One grid point of a claim: its id, its axis labels, its merged parameters and its result."""
+
+    id: str
+    setting: dict[str, str]
+    params: dict[str, Any]
+    result: CellResult | None = None
+
+
+class Experiment:
+    """Base class of experiment types; subclasses fill in the class attributes and methods."""
+
+    name = "experiment"
+    description = ""
+    #: JSON schema (an object schema) that every cell's merged params must satisfy
+    params_schema: dict = {"type": "object"}
+    #: decision metrics this experiment can compute, name -> one-line meaning
+    metrics: dict[str, str] = {}
+
+    def check(self, params: dict) -> None:
+        """Semantic checks beyond the schema; raise ``ValueError`` naming the offending key."""
+        for key in ("activation", "output_activation"):
+            if key in params:
+                _check_spec(get_activation, params[key], key)
+        for key in ("init", "bias_init"):
+            if key in params:
+                _check_spec(get_initializer, params[key], key)
+
+    def datasets(self, params: dict) -> list[str]:
+        """Names of the data sets a cell needs (keys of the config's ``datasets``)."""
+        return [params["dataset"]] if "dataset" in params else []
+
+    def run(self, params: dict, seeds: Seeds, data: dict[str, Dataset]) -> CellResult:
+        """Train or measure one cell for every seed at once."""
+        raise NotImplementedError
+
+    def metric(self, name: str, cell: Cell) -> np.ndarray:
+        """Per-seed values of metric ``name`` for a trained cell, shape ``(n_seeds,)``."""
+        raise NotImplementedError
+
+    def figure(self, claim: dict, cells: list[Cell], path: Path) -> str:
+        """Draw the claim's figure (one PNG, as many panels as needed) to ``path``; return its caption."""
+        raise NotImplementedError
+
+
+def _check_spec(build, spec, key: str) -> None:
+    try:
+        build(spec)
+    except ValueError as err:
+        raise ValueError(f"{key}: {err}") from None

@@ -1,0 +1,20 @@
+rule train_cell:
+    input:
+        unpack(cell_datasets),
+    output:
+        npz=f"{RESULTS}/runs/{{claim}}/{{cell}}.npz",
+        json=f"{RESULTS}/runs/{{claim}}/{{cell}}.json",
+    log:
+        "logs/train_cell/{claim}/{cell}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/train_cell/{{claim}}/{{cell}}.tsv"
+    conda:
+        "../envs/actlab.yaml"
+    threads: 1
+    params:
+        seed=config["seed"],
+        experiment=lambda wildcards: CLAIMS[wildcards.claim]["experiment"],
+        n_seeds=lambda wildcards: CLAIMS[wildcards.claim]["seeds"],
+        cell=lambda wildcards: CLAIMS[wildcards.claim]["cells"][wildcards.cell],
+    script:
+        "../scripts/train_cell.py"

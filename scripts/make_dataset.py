@@ -1,0 +1,11 @@
+"""Rule make_dataset: generate one data set of the config."""
+
+from actlab import pipeline
+
+with pipeline.rule_context(snakemake.log[0], snakemake.threads):
+    pipeline.dataset(
+        name=snakemake.wildcards.dataset,
+        spec=snakemake.params.spec,
+        seed=snakemake.params.seed,
+        out=snakemake.output[0],
+    )

@@ -1,0 +1,106 @@
+"""Malformed configurations fail before any job runs, name the offending key, and write nothing."""
+
+from __future__ import annotations
+
+import copy
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+CLAIMS = yaml.safe_load((REPO / "config/claims.yaml").read_text())
+
+
+def _claims_with(change) -> dict:
+    register = copy.deepcopy(CLAIMS)
+    change(register["claims"])
+    return register
+
+
+def _set(path: list, value):
+    def change(claims):
+        target = claims
+        for key in path[:-1]:
+            target = target[key]
+        target[path[-1]] = value
+
+    return change
+
+
+CLAIM_CASES = {
+    "unknown activation": (_set([0, "grid", "activation", 0], "sigmoidd"), ["activation", "sigmoidd", "valid names"]),
+    "unknown experiment type": (_set([0, "experiment"], "gradient_flood"), ["experiment", "gradient_flood"]),
+    "duplicate id": (lambda c: c.append(copy.deepcopy(c[0])), ["id", "duplicate"]),
+    "missing id": (lambda c: c[0].pop("id"), ["'id' is a required property"]),
+    "id not kebab-case": (_set([0, "id"], "Sigmoid_Vanishing"), ["id", "Sigmoid_Vanishing"]),
+    "negative learning rate": (_set([0, "params", "lr"], -0.1), ["lr", "-0.1"]),
+    "seeds of the wrong type": (_set([0, "seeds"], "many"), ["seeds", "'many'"]),
+    "zero seeds": (_set([0, "seeds"], 0), ["seeds"]),
+    "threshold not a number": (_set([0, "decision", "threshold"], "high"), ["threshold", "'high'"]),
+    "bad comparison": (_set([0, "decision", "compare"], "<="), ["compare"]),
+    "unknown source file": (_set([0, "sources"], ["007"]), ["sources", "007"]),
+    "unknown metric": (_set([0, "decision", "metric"], "vibes"), ["metric", "vibes"]),
+    "decision on a missing axis": (_set([0, "decision", "split_by"], ["width"]), ["decision", "width"]),
+    "where value not in grid": (_set([0, "decision", "where"], {"activation": "swish"}), ["where", "swish"]),
+    "unknown initializer": (_set([0, "params", "init"], "glorot_fancy"), ["init", "glorot_fancy"]),
+    "unknown key": (_set([0, "seed_count"], 3), ["seed_count"]),
+    "depth not an integer": (_set([0, "grid", "depth"], [2.5]), ["depth", "2.5"]),
+}
+
+CONFIG_CASES = {
+    "unknown profile": ("profile=huge", ["profile", "huge"]),
+    "unknown claim in only": ("only=[no-such-claim]", ["only", "no-such-claim"]),
+    "negative global seed": ("seed=-1", ["seed", "-1"]),
+}
+
+
+def _run(workdir: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        ["snakemake", "--cores", "1", "--configfile", "config/quick.yaml", *args],
+        cwd=workdir,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory, copy_workflow) -> Path:
+    return copy_workflow(tmp_path_factory.mktemp("badconfig"))
+
+
+def _assert_rejected(result: subprocess.CompletedProcess, workdir: Path, needles: list[str]) -> None:
+    output = result.stdout + result.stderr
+    assert result.returncode != 0, output[-2000:]
+    for needle in needles:
+        assert needle in output, f"{needle!r} not in:\n{output[-3000:]}"
+    assert not (workdir / "results-quick").exists()
+    assert not (workdir / "results").exists()
+
+
+@pytest.mark.parametrize("case", sorted(CLAIM_CASES))
+def test_malformed_register_is_rejected(workdir, case):
+    change, needles = CLAIM_CASES[case]
+    bad = workdir / f"bad-{case.replace(' ', '-')}.yaml"
+    bad.write_text(yaml.safe_dump(_claims_with(change), sort_keys=False))
+    _assert_rejected(_run(workdir, "--config", f"claims={bad.name}"), workdir, needles)
+
+
+@pytest.mark.parametrize("case", sorted(CONFIG_CASES))
+def test_malformed_config_is_rejected(workdir, case):
+    setting, needles = CONFIG_CASES[case]
+    _assert_rejected(_run(workdir, "--config", setting), workdir, needles)
+
+
+def test_invalid_yaml_is_rejected(workdir):
+    bad = workdir / "broken.yaml"
+    bad.write_text("claims:\n  - id: [unclosed\n")
+    _assert_rejected(_run(workdir, "--config", f"claims={bad.name}"), workdir, ["broken.yaml", "YAML"])
+
+
+def test_missing_dataset_is_rejected(workdir):
+    bad = workdir / "bad-dataset.yaml"
+    bad.write_text(yaml.safe_dump(_claims_with(_set([0, "params", "dataset"], "imagenet")), sort_keys=False))
+    _assert_rejected(_run(workdir, "--config", f"claims={bad.name}"), workdir, ["dataset", "imagenet"])
