@@ -146,6 +146,14 @@ def summarize(condition: dict, rng: np.random.Generator, compare: str, threshold
     return summary
 
 
+def _headline(summaries: list[dict], wanted: dict) -> dict:
+    """The condition the report's one-line summary shows: ``decision.headline`` or the last one."""
+    for summary in summaries if wanted else []:
+        if all(str(summary["setting"].get(k)) == str(v) for k, v in wanted.items()):
+            return summary
+    return summaries[-1]
+
+
 def judge(claim: dict, cells: list[Cell], experiment: Experiment, global_seed: int) -> dict:
     """The verdict dictionary of a claim (the contract read by tracking and the report)."""
     decision = claim["decision"]
@@ -153,7 +161,7 @@ def judge(claim: dict, cells: list[Cell], experiment: Experiment, global_seed: i
     conds = conditions(claim, cells, experiment)
     summaries = [summarize(c, rng, decision["compare"], decision["threshold"]) for c in conds]
     verdict = stats.combine([s["verdict"] for s in summaries])
-    headline = summaries[-1]
+    headline = _headline(summaries, decision.get("headline") or {})
     result = {
         "claim": claim["id"],
         "statement": claim["statement"].strip(),

@@ -132,7 +132,7 @@ def _check_decision(claim: dict, experiment, where: str) -> None:
             f"{where}.decision.metric: {decision['metric']!r} is not a metric of {experiment.name}; "
             f"valid metrics: {', '.join(sorted(experiment.metrics))}"
         )
-    keys = list((decision.get("where") or {}).keys()) + list(decision.get("split_by") or [])
+    keys = [*(decision.get("where") or {}), *(decision.get("headline") or {}), *(decision.get("split_by") or [])]
     for part in ("tune", "contrast"):
         if decision.get(part):
             keys.append(decision[part]["over"])

@@ -85,16 +85,13 @@ def combine(verdicts: Sequence[str]) -> str:
 
 
 def boundary(summaries: Sequence[dict]) -> str:
-    """Describe where the verdict flips between consecutive conditions of a sweep."""
-    flips = []
-    for before, after in zip(summaries[:-1], summaries[1:], strict=True):
-        if {before["verdict"], after["verdict"]} == {"supported", "refuted"}:
-            flips.append(f"{before['verdict']} at {before['condition']}, {after['verdict']} at {after['condition']}")
-    if flips:
-        return "; ".join(flips)
-    held = [s["condition"] for s in summaries if s["verdict"] == "supported"]
-    failed = [s["condition"] for s in summaries if s["verdict"] == "refuted"]
-    return f"supported at {', '.join(held)}; refuted at {', '.join(failed)}"
+    """Where a split claim holds and where it fails, e.g. ``"supported at depth=5, depth=10; refuted at depth=2"``."""
+    parts = []
+    for verdict in ("supported", "refuted", "inconclusive"):
+        conditions = [s["condition"] for s in summaries if s["verdict"] == verdict]
+        if conditions:
+            parts.append(f"{verdict} at {', '.join(conditions)}")
+    return "; ".join(parts)
 
 
 def round_sig(x: float, digits: int = 6) -> float:

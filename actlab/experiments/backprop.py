@@ -335,9 +335,9 @@ class BackpropCheck(Experiment):
             tax.set_xticks(range(len(labels)), [lab.replace(": ", ":\n") for lab in labels], fontsize=7)
             tax.set_ylabel("ns per element (bar: median; dots: repeats)")
             tax.set_title(
-                f"tanh' on {timing['size']:.0e} values: 1/cosh^2 takes "
-                f"{timing['ratio_cosh_over_output']:.1f}x the time\n"
-                "of 1 - a^2 (median ratio; wall clock, not in the verdict)",
+                f"tanh' on {timing['size']:.0e} values:\n1/cosh^2 takes "
+                f"{timing['ratio_cosh_over_output']:.1f}x the time of 1 - a^2\n"
+                "(median ratio; wall clock, not in the verdict)",
                 fontsize=8,
             )
         else:
