@@ -45,7 +45,7 @@ def mean_ci(ax, x: np.ndarray, values: list[np.ndarray], label: str, **kwargs) -
         v = v[np.isfinite(v)]
         means.append(v.mean() if len(v) else np.nan)
         errs.append(1.96 * v.std(ddof=1) / np.sqrt(len(v)) if len(v) > 1 else 0.0)
-    ax.errorbar(x, means, yerr=errs, label=label, capsize=3, marker="o", markersize=3, **kwargs)
+    ax.errorbar(x, means, yerr=errs, label=label, **{"capsize": 3, "marker": "o", "markersize": 3, **kwargs})
 
 
 def save(fig, path: Path) -> str:

@@ -126,7 +126,7 @@ def _record_probe(rec: _Recorder, net: MLP, loss: Loss, data: tuple[np.ndarray, 
     for name, value in result.items():
         if name == "dead_masks":
             for layer, mask in enumerate(value):
-                rec.add(f"probe_dead_mask{layer}", mask)
+                rec.add(f"probe_dead_mask{layer}", mask & ~frozen[:, None])  # a NaN unit is not "dead"
         else:
             value = np.array(value, dtype=float)
             value[frozen] = np.nan

@@ -2,10 +2,14 @@
 
 from actlab.experiments.backprop import BackpropCheck
 from actlab.experiments.base import Cell, CellResult, Experiment
+from actlab.experiments.born_dead import BornDead
 from actlab.experiments.convergence import ConvergenceSpeed
 from actlab.experiments.derivatives import DerivativeBounds
+from actlab.experiments.dying import DyingUnits
 from actlab.experiments.gradient_flow import GradientFlow
 from actlab.experiments.init_variance import InitVariance
+from actlab.experiments.single_neuron import SingleNeuron
+from actlab.experiments.sparsity import InitSparsity, L1Sparsity, SparsityFamily
 from actlab.experiments.symmetry import SymmetricInit
 
 EXPERIMENTS: dict[str, Experiment] = {
@@ -17,6 +21,12 @@ EXPERIMENTS: dict[str, Experiment] = {
         InitVariance(),
         SymmetricInit(),
         ConvergenceSpeed(),
+        SingleNeuron(),
+        BornDead(),
+        DyingUnits(),
+        InitSparsity(),
+        L1Sparsity(),
+        SparsityFamily(),
     )
 }
 
