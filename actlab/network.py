@@ -28,6 +28,19 @@ from actlab.seeding import Seeds
 BATCHNORM_PLACES = (None, "before", "after")
 
 
+def batch_sum(delta: np.ndarray) -> np.ndarray:
+    """``delta.sum(axis=1, keepdims=True)`` for ``delta`` of shape ``(S, B, n)``, with the same bytes.
+
+    For a C-ordered ``delta`` with ``n > 1``, NumPy's reduction adds the ``B`` rows one after
+    another, with an inner loop of only ``n`` elements: slow for a seed ensemble of narrow layers.
+    ``einsum`` adds in the same order, several times faster. Otherwise (``n == 1``, other layouts)
+    NumPy may sum pairwise, so ``sum`` is kept.
+    """
+    if delta.shape[2] > 1 and delta.flags.c_contiguous:
+        return np.einsum("sbj->sj", delta)[:, None, :]
+    return delta.sum(axis=1, keepdims=True)
+
+
 @dataclass
 class ForwardCache:
     """What one forward pass keeps for the backward pass (lists indexed by layer)."""
@@ -227,7 +240,7 @@ class MLP:
             a_in = cache.inputs[layer]
             dW[layer] = np.matmul(a_in.transpose(0, 2, 1), delta)  # broadcasts a shared batch
             if self.b[layer] is not None:
-                db[layer] = delta.sum(axis=1, keepdims=True)
+                db[layer] = batch_sum(delta)
         grads = dW + [g for g in db if g is not None]
         for module in [*self.activations, self.output_activation, *self.norms]:
             grads += list(module.grads.values())

@@ -38,10 +38,13 @@ class ArrayData:
             for start in range(0, n, size):
                 yield self.x[start : start + size], self.y[start : start + size]
             return
-        order = np.stack([rng.permutation(n) for rng in rngs])
+        order = np.empty((len(rngs), n), dtype=np.int64)
+        order[:] = np.arange(n)
+        for rng, row in zip(rngs, order, strict=True):
+            rng.shuffle(row)  # in place: the same numbers as rng.permutation(n), without a copy
         for start in range(0, n, size):
             idx = order[:, start : start + size]
-            yield self.x[idx], self.y[idx]
+            yield np.take(self.x, idx, axis=0), np.take(self.y, idx, axis=0)  # faster than x[idx]
 
 
 class StreamData:
