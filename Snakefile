@@ -2,6 +2,7 @@
 #   snakemake --cores all                                     full suite -> reports/
 #   snakemake --cores 2 --configfile config/quick.yaml        tiny settings -> results-quick/
 #   snakemake --cores all results/claims/<claim-id>/verdict.json
+# Each judged claim is also logged to MLflow (config key tracking; see README, "Tracking").
 from snakemake.utils import min_version
 
 min_version("9.0")
@@ -15,6 +16,7 @@ include: "rules/data.smk"
 include: "rules/train.smk"
 include: "rules/judge.smk"
 include: "rules/report.smk"
+include: "rules/track.smk"
 
 
 rule all:
@@ -23,3 +25,4 @@ rule all:
         f"{REPORTS}/index.html",
         f"{REPORTS}/claims.md",
         ALL_CELLS,
+        TRACKED,

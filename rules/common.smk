@@ -67,3 +67,15 @@ def claim_cells(wildcards):
         for cell in cells
         for ext in ("npz", "json")
     ]
+
+
+def claim_datasets(claim_id):
+    """Data set name -> spec of every data set the claim's cells use (hashed into config_hash)."""
+    claim = CLAIMS[claim_id]
+    experiment = EXPERIMENTS[claim["experiment"]]
+    names = {
+        n
+        for cell in claim["cells"].values()
+        for n in experiment.datasets(cell["params"])
+    }
+    return {name: config["datasets"][name] for name in sorted(names)}

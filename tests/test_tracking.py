@@ -1,0 +1,490 @@
+"""MLflow tracking (actlab.tracking, rule track_claims): run layout, idempotency, locking, failures.
+
+The workflow tests share one quick run with ``--cores 8`` on a fresh store (the 8 claims with the
+fewest runs); later tests work on copies of it, so only the tracking job runs again there.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+import urllib.request
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+import sqlalchemy
+import yaml
+from mlflow.entities import ViewType
+from mlflow.tracking import MlflowClient
+
+from actlab import tracking
+from actlab.register import load_yaml, resolve
+
+QUICK_STORE = "results-quick/mlflow.db"
+N_TRACKED = 8  # claims of the shared run (those with the fewest runs)
+
+
+def snakemake(workdir: Path, *args: str, targets=(), configs=(), env=None) -> subprocess.CompletedProcess:
+    """Run the quick profile (plus ``configs``); targets go first, as options take lists."""
+    return subprocess.run(
+        ["snakemake", *targets, *args, "--configfile", "config/quick.yaml", *configs],
+        cwd=workdir,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        env={**os.environ, **(env or {})},
+    )
+
+
+@dataclass
+class Tracked:
+    """A workflow copy run with tracking on ``claims`` (claim id -> expected child runs)."""
+
+    workdir: Path
+    claims: dict[str, int]
+
+    @property
+    def uri(self) -> str:
+        return f"sqlite:///{self.workdir / QUICK_STORE}"
+
+    @property
+    def small(self) -> list[str]:
+        """The two claims with the fewest runs, for the tests that log again."""
+        return sorted(self.claims, key=self.claims.get)[:2]
+
+    def snakemake(self, *args: str, **kwargs) -> subprocess.CompletedProcess:
+        """Run the quick profile restricted to the tracked claims."""
+        return snakemake(self.workdir, *args, "--config", f"only=[{','.join(self.claims)}]", **kwargs)
+
+    def record(self, claim: str) -> dict:
+        return json.loads((self.workdir / f"results-quick/claims/{claim}/mlflow.json").read_text())
+
+
+def expected_children(workdir: Path) -> dict[str, int]:
+    """Claim id -> cells x logged seeds of the quick profile of the workflow copy in ``workdir``."""
+    register = load_yaml(workdir / "config/claims.yaml")
+    sources = load_yaml(workdir / "config/sources.yaml")["sources"]
+    cap = load_yaml(workdir / "config/config.yaml")["tracking"]["seeds_per_cell"]
+    return {c["id"]: len(c["cells"]) * min(c["seeds"], cap) for c in resolve(register, sources, "quick")}
+
+
+def active_runs(uri: str, claims=None, view=ViewType.ACTIVE_ONLY) -> dict[str, list]:
+    """Claim id -> its runs in the store (every claim experiment, or those of ``claims``)."""
+    client = MlflowClient(uri)
+    names = claims or [e.name for e in client.search_experiments() if e.name != "Default"]
+    found = {}
+    for name in names:
+        experiment = client.get_experiment_by_name(name)
+        runs, token = [], None
+        while True:
+            page = client.search_runs([experiment.experiment_id], "", view, max_results=1000, page_token=token)
+            runs.extend(page)
+            token = page.token
+            if not token:
+                break
+        found[name] = runs
+    return found
+
+
+def check_layout(uri: str, workdir: Path, claims: dict[str, int]) -> None:
+    """One finished parent per claim, its children linked to it, one per cell x seed, as mlflow.json says."""
+    stored = active_runs(uri, list(claims))
+    for claim, n_children in claims.items():
+        runs = stored[claim]
+        parents = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
+        children = [r for r in runs if "mlflow.parentRunId" in r.data.tags]
+        assert len(parents) == 1, claim
+        assert len(children) == n_children, claim
+        assert {r.info.status for r in runs} == {"FINISHED"}, claim
+        parent = parents[0]
+        assert {r.data.tags["mlflow.parentRunId"] for r in children} == {parent.info.run_id}
+        keys = Counter((r.data.tags["cell"], r.data.tags["seed"]) for r in children)
+        assert max(keys.values()) == 1, f"{claim}: duplicated cell/seed runs"
+        record = json.loads((workdir / f"results-quick/claims/{claim}/mlflow.json").read_text())
+        assert record["parent_run_id"] == parent.info.run_id
+        recorded = {run_id for seeds in record["runs"].values() for run_id in seeds.values()}
+        assert recorded == {r.info.run_id for r in children}
+        for key in ("verdict", "statement", "source", "git_commit", "config_hash", "actlab_version", "snakemake_rule"):
+            assert parent.data.tags.get(key), (claim, key)
+        assert "decision.metric" in parent.data.params
+
+
+def sqlite_healthy(path: Path) -> bool:
+    with sqlite3.connect(path) as db:
+        return db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def job_counts(dry_run: subprocess.CompletedProcess) -> dict[str, int]:
+    """Rule -> job count from a dry run's job-stats table (empty when there is nothing to do)."""
+    lines = (dry_run.stdout + dry_run.stderr).splitlines()
+    start = next((i for i, line in enumerate(lines) if line.startswith("Job stats:")), len(lines))
+    counts = {}
+    for line in lines[start + 3 :]:
+        parts = line.split()
+        if len(parts) != 2 or parts[0] == "total":
+            break
+        counts[parts[0]] = int(parts[1])
+    return counts
+
+
+def tracking_config(workdir: Path, **settings) -> str:
+    """A config file with these ``tracking`` settings; returns its name for --configfile."""
+    (workdir / "tracking.yaml").write_text(yaml.safe_dump({"tracking": settings}))
+    return "tracking.yaml"
+
+
+def mlflow_json(claims: list[str]) -> list[str]:
+    """The claims' mlflow.json: as targets, Snakemake runs what they need and leaves the rest alone."""
+    return [f"results-quick/claims/{claim}/mlflow.json" for claim in claims]
+
+
+def result_hashes(workdir: Path) -> dict[str, str]:
+    """SHA-256 of every result file except tracking's own (mlflow.json, the store, its artifacts)."""
+    root = workdir / "results-quick"
+    skip = ("mlflow.db", "mlartifacts", "benchmarks/track_claims")
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and p.name != "mlflow.json" and not str(p.relative_to(root)).startswith(skip)
+    }
+
+
+@pytest.fixture(scope="module")
+def tracked_run(tmp_path_factory, copy_workflow) -> Tracked:
+    """The quick profile with tracking on a fresh store, on 8 cores."""
+    workdir = copy_workflow(tmp_path_factory.mktemp("tracked"))
+    tracked = Tracked(workdir, dict(sorted(expected_children(workdir).items(), key=lambda kv: kv[1])[:N_TRACKED]))
+    result = tracked.snakemake("--cores", "8")
+    assert result.returncode == 0, result.stderr[-4000:]
+    return tracked
+
+
+@pytest.fixture
+def tracked_copy(tracked_run, tmp_path) -> Tracked:
+    """A copy of the tracked run (results, store and Snakemake's records) to log again in."""
+    return Tracked(Path(shutil.copytree(tracked_run.workdir, tmp_path / "copy", symlinks=True)), tracked_run.claims)
+
+
+@pytest.fixture
+def mlflow_server(request, tmp_path):
+    """Start ``mlflow server`` on a free loopback port with the given backend store; yield its URL.
+
+    The server runs in ``tmp_path``, where a relative SQLite store is created. A PostgreSQL
+    database is emptied first, so runs of an earlier test session cannot be found there.
+    """
+    if request.param.startswith("postgresql"):
+        engine = sqlalchemy.create_engine(request.param)
+        with engine.begin() as connection:
+            connection.execute(sqlalchemy.text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
+        engine.dispose()
+    port = free_port()
+    log = open(tmp_path / "server.log", "w")
+    server = subprocess.Popen(
+        [
+            "mlflow", "server", "--backend-store-uri", request.param, "--host", "127.0.0.1",
+            "--port", str(port), "--workers", "1", "--artifacts-destination", str(tmp_path / "artifacts"),
+        ],
+        cwd=tmp_path,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_for(url, server, tmp_path / "server.log")
+        yield url
+    finally:
+        if server.poll() is None:
+            os.killpg(server.pid, signal.SIGTERM)
+            server.wait(timeout=60)
+        log.close()
+
+
+def _wait_for(url: str, server: subprocess.Popen, log: Path, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert server.poll() is None, log.read_text()[-3000:]
+        try:
+            with urllib.request.urlopen(f"{url}/health", timeout=2):
+                return
+        except OSError:
+            time.sleep(0.5)
+    raise TimeoutError(f"mlflow server at {url} did not start: {log.read_text()[-3000:]}")
+
+
+def server_stores() -> list:
+    """Backend stores of the server test: SQLite always, PostgreSQL when CI provides one."""
+    postgres = os.environ.get("ACTLAB_TEST_POSTGRES_URI")
+    reason = "no PostgreSQL: set ACTLAB_TEST_POSTGRES_URI (.ci/run starts one) to test an mlflow server on it"
+    return [
+        pytest.param("sqlite:///server.db", id="sqlite"),
+        pytest.param(postgres, id="postgresql", marks=pytest.mark.skipif(not postgres, reason=reason)),
+    ]
+
+
+# ---------------------------------------------------------------------------------------------
+# Units
+
+
+def test_seed_metrics_turns_per_seed_arrays_into_series():
+    s, e = 3, 4
+    arrays = {
+        "loss": np.ones((s, e)),
+        "test_accuracy": np.ones((s, e + 1)),
+        "grad_norm": np.arange(s * 3 * 2.0).reshape(s, 3, 2),
+        "probe_epochs": np.array([0, 2, 4]),
+        "diverged": np.array([False, True, False]),
+        "rel_change": np.ones((s, 7)),  # per layer, not per epoch: stays in the .npz
+        "curve": np.ones((s, 601)),
+        "plot_z": np.ones(601),
+        "four_d": np.ones((s, e, 2, 2)),
+        "dead0": np.arange(s * 3 * 64).reshape(s, 3, 64) % 4 == 0,  # per unit: logged as the fraction
+    }
+    series = tracking.seed_metrics(arrays, s, e)
+    assert sorted(series) == ["dead0_mean", "diverged", "grad_norm_l0", "grad_norm_l1", "loss", "test_accuracy"]
+    assert np.all(series["dead0_mean"][1] == 0.25) and list(series["dead0_mean"][0]) == [0, 2, 4]
+    assert list(series["loss"][0]) == [1, 2, 3, 4]
+    assert list(series["test_accuracy"][0]) == [0, 1, 2, 3, 4]
+    steps, values = series["grad_norm_l1"]
+    assert list(steps) == [0, 2, 4] and values.shape == (s, 3) and values[1, 2] == arrays["grad_norm"][1, 2, 1]
+    assert list(series["diverged"][0]) == [0] and series["diverged"][1][1, 0]
+    assert tracking.seed_metrics({"errors": np.ones((s, 1))}, s, None) == {}
+
+
+def test_time_axis_of_probes_and_ambiguous_lengths():
+    assert list(tracking.seed_metrics({"dead_frac": np.ones((2, 2, 3))}, 2, 5)["dead_frac_l2"][0]) == [0, 5]
+    assert list(tracking.time_axis(2, 1, None)) == [0, 1]
+    assert tracking.time_axis(2, 2, None) is None  # epochs 1..2, or probes at 0 and 2?
+    assert list(tracking.time_axis(2, 2, np.array([0, 2]))) == [0, 2]
+    assert list(tracking.time_axis(1, 0, None)) == [0] and tracking.time_axis(2, 0, None) is None
+
+
+def test_batches_respect_mlflow_limits():
+    metrics, params = list(range(2500)), [f"p{i}" for i in range(250)]
+    calls = list(tracking.batches(metrics, params))
+    for m, p in calls:
+        assert len(m) <= 1000 and len(p) <= 100 and len(m) + len(p) <= 1000
+    assert [x for m, _ in calls for x in m] == metrics
+    assert [x for _, p in calls for x in p] == params
+    assert list(tracking.batches([], [])) == []
+
+
+def test_flatten_lock_path_and_redact(tmp_path):
+    assert tracking.flatten({"activation": {"name": "leaky_relu", "slope": 0.1}, "hidden": [8, 8], "lr": 0.5}) == {
+        "activation.name": "leaky_relu",
+        "activation.slope": "0.1",
+        "hidden": "[8, 8]",
+        "lr": "0.5",
+    }
+    assert tracking.lock_path("sqlite:///results-quick/mlflow.db") == Path("results-quick/mlflow.db.lock")
+    assert tracking.lock_path("sqlite:////abs/m.db?timeout=5") == Path("/abs/m.db.lock")
+    assert tracking.lock_path("http://host:5000").parent == Path(tracking.tempfile.gettempdir())
+    assert tracking.redact("postgresql://user:secret@db/mlflow") == "postgresql://user:***@db/mlflow"
+    assert tracking.redact("http://host:5000") == "http://host:5000"
+
+
+def test_unreachable_server_fails_fast_with_a_clear_message():
+    uri = f"http://127.0.0.1:{free_port()}"
+    start = time.monotonic()
+    with pytest.raises(tracking.TrackingUnavailable, match="unreachable.*nothing was logged"):
+        tracking.check_reachable(uri)
+    assert time.monotonic() - start < 10
+
+
+# ---------------------------------------------------------------------------------------------
+# The library under parallel writers, outside Snakemake
+
+WRITER = """
+import sys, time
+from pathlib import Path
+from actlab import tracking
+uri, folder, claim, n_ready = sys.argv[1], Path(sys.argv[2]), sys.argv[3], int(sys.argv[4])
+(folder / f"ready-{sys.argv[5]}").touch()
+while len(list(folder.glob("ready-*"))) < n_ready:
+    time.sleep(0.01)
+cells = {c: (folder / claim / f"{c}.npz", folder / claim / f"{c}.json") for c in ("a", "b")}
+context = {"git_commit": "x", "config_hash": "y", "actlab_version": "0", "snakemake_rule": "test"}
+tracking.track_claims(uri, [tracking.ClaimFiles(folder / claim / "verdict.json", cells, context)])
+"""
+
+
+def claim_files(folder: Path) -> tracking.ClaimFiles:
+    """The ClaimFiles of a claim written by :func:`write_claim`."""
+    cells = {c: (folder / f"{c}.npz", folder / f"{c}.json") for c in ("a", "b")}
+    context = {"git_commit": "x", "config_hash": "y", "actlab_version": "0", "snakemake_rule": "test"}
+    return tracking.ClaimFiles(folder / "verdict.json", cells, context)
+
+
+def write_claim(folder: Path, claim: str, n_seeds: int = 2, epochs: int = 3) -> None:
+    """A judged claim of two cells on disk, as judge_claim and train_cell leave it."""
+    folder.mkdir(parents=True)
+    for cell in ("a", "b"):
+        np.savez(folder / f"{cell}.npz", loss=np.ones((n_seeds, epochs)), diverged=np.zeros(n_seeds, bool))
+        info = {"n_seeds": n_seeds, "params": {"epochs": epochs, "lr": 0.1}, "setting": {"x": cell}, "seed_key": [1]}
+        (folder / f"{cell}.json").write_text(json.dumps(info))
+    (folder / "figure.png").write_bytes(b"png")
+    verdict = {
+        "claim": claim, "statement": "s", "source": ["000"], "group": "G", "experiment": "gradient_flow",
+        "verdict": "supported", "metric": "m", "metric_meaning": "meaning", "compare": "<", "estimate": 0.1,
+        "ci95": [0.0, 0.2], "headline_condition": "all", "threshold": 1.0, "n_seeds": n_seeds,
+        "ci_method": "bootstrap", "decision": {"metric": "m", "compare": "<", "threshold": 1.0},
+        "cells": ["a", "b"], "figures": [{"path": "figure.png", "caption": "c"}], "diverged_runs": 0,
+    }  # fmt: skip
+    (folder / "verdict.json").write_text(json.dumps(verdict))
+
+
+def test_eight_writers_on_a_fresh_store(tmp_path):
+    """8 processes open one fresh SQLite store at once (2 of them log the same claim)."""
+    claims = [f"claim-{i}" for i in range(6)]
+    for claim in claims:
+        write_claim(tmp_path / claim, claim)
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    jobs = claims + claims[:2]
+    writers = [
+        subprocess.Popen(
+            [sys.executable, "-c", WRITER, uri, str(tmp_path), claim, str(len(jobs)), str(i)], stderr=subprocess.PIPE
+        )
+        for i, claim in enumerate(jobs)
+    ]
+    errors = [w.communicate(timeout=300)[1].decode() for w in writers]
+    assert all(w.returncode == 0 for w in writers), "\n".join(errors)[-4000:]
+    assert sqlite_healthy(tmp_path / "mlflow.db")
+    stored = active_runs(uri)
+    assert sorted(stored) == claims
+    for claim in claims:
+        runs = stored[claim]
+        assert len(runs) == 1 + 2 * 2 and {r.info.status for r in runs} == {"FINISHED"}
+        child = next(r for r in runs if "mlflow.parentRunId" in r.data.tags)
+        history = MlflowClient(uri).get_metric_history(child.info.run_id, "loss")
+        assert [m.step for m in history] == [1, 2, 3]
+
+
+def test_logging_again_keeps_current_claims_and_replaces_stale_ones(tmp_path):
+    for claim in ("claim-a", "claim-b"):
+        write_claim(tmp_path / claim, claim, n_seeds=4)
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    files = [claim_files(tmp_path / claim) for claim in ("claim-a", "claim-b")]
+    first = tracking.track_claims(uri, files, seeds_per_cell=3)
+    assert [first[c]["n_runs"] for c in ("claim-a", "claim-b")] == [1 + 2 * 3, 1 + 2 * 3]
+    assert sorted(first["claim-a"]["runs"]["a"]) == ["0", "1", "2"]
+    assert tracking.track_claims(uri, files, seeds_per_cell=3) == first
+
+    np.savez(tmp_path / "claim-b/a.npz", loss=np.full((4, 3), 0.5), diverged=np.zeros(4, bool))
+    second = tracking.track_claims(uri, files, seeds_per_cell=3)
+    assert second["claim-a"] == first["claim-a"]
+    assert second["claim-b"]["parent_run_id"] != first["claim-b"]["parent_run_id"]
+    stored = active_runs(uri)
+    assert {c: len(runs) for c, runs in stored.items()} == {"claim-a": 7, "claim-b": 7}
+    assert len(active_runs(uri, ["claim-b"], ViewType.DELETED_ONLY)["claim-b"]) == 7
+    history = MlflowClient(uri).get_metric_history(second["claim-b"]["runs"]["a"]["2"], "loss")
+    assert [m.value for m in history] == [0.5, 0.5, 0.5]
+
+    every = tracking.track_claims(uri, files, seeds_per_cell=None)
+    assert [every[c]["n_runs"] for c in ("claim-a", "claim-b")] == [1 + 2 * 4, 1 + 2 * 4]
+    assert {c: len(runs) for c, runs in active_runs(uri).items()} == {"claim-a": 9, "claim-b": 9}
+
+
+# ---------------------------------------------------------------------------------------------
+# The workflow
+
+
+def test_quick_run_on_8_cores_logs_each_claim_once(tracked_run):
+    assert sqlite_healthy(tracked_run.workdir / QUICK_STORE)
+    assert sorted(active_runs(tracked_run.uri)) == sorted(tracked_run.claims)
+    check_layout(tracked_run.uri, tracked_run.workdir, tracked_run.claims)
+    parent_id = tracked_run.record(tracked_run.small[0])["parent_run_id"]
+    artifacts = {a.path for a in MlflowClient(tracked_run.uri).list_artifacts(parent_id)}
+    assert {"verdict.json", "figure.png", "verdict.png"} <= artifacts
+
+
+def test_rerun_and_forced_tracking_change_nothing(tracked_copy):
+    again = tracked_copy.snakemake("--cores", "8", "-n")
+    assert "Nothing to be done" in again.stdout + again.stderr
+    before = {claim: tracked_copy.record(claim) for claim in tracked_copy.claims}
+    forced = tracked_copy.snakemake("--cores", "8", "--forcerun", "track_claims")
+    assert forced.returncode == 0, forced.stderr[-4000:]
+    assert job_counts(tracked_copy.snakemake("--cores", "8", "-n")) == {}
+    check_layout(tracked_copy.uri, tracked_copy.workdir, tracked_copy.claims)
+    assert {claim: tracked_copy.record(claim) for claim in tracked_copy.claims} == before
+    deleted = active_runs(tracked_copy.uri, list(tracked_copy.claims), ViewType.DELETED_ONLY)
+    assert all(not runs for runs in deleted.values())
+
+
+def test_changed_settings_replace_stale_runs(tracked_copy):
+    config = tracking_config(tracked_copy.workdir, seeds_per_cell=1)
+    assert job_counts(tracked_copy.snakemake("--cores", "2", "-n", configs=[config])) == {"track_claims": 1, "all": 1}
+    result = tracked_copy.snakemake("--cores", "2", configs=[config])
+    assert result.returncode == 0, result.stderr[-4000:]
+    one_seed = {claim: len(tracked_copy.record(claim)["runs"]) for claim in tracked_copy.claims}
+    check_layout(tracked_copy.uri, tracked_copy.workdir, one_seed)
+    deleted = active_runs(tracked_copy.uri, list(tracked_copy.claims), ViewType.DELETED_ONLY)
+    assert {claim: len(runs) for claim, runs in deleted.items()} == {c: 1 + n for c, n in tracked_copy.claims.items()}
+
+
+def test_killed_tracking_job_is_cleaned_up_by_the_next_run(tracked_copy):
+    kill = {tracking.KILL_AFTER_RUNS_ENV: "3"}
+    config = tracking_config(tracked_copy.workdir, seeds_per_cell=2)  # every claim is logged again
+    killed = tracked_copy.snakemake("--cores", "2", configs=[config], env=kill)
+    assert killed.returncode != 0
+    left = [run for runs in active_runs(tracked_copy.uri, list(tracked_copy.claims)).values() for run in runs]
+    assert "RUNNING" in {r.info.status for r in left}, "the job was not killed mid-logging"
+    assert not any((tracked_copy.workdir / path).exists() for path in mlflow_json(tracked_copy.claims))
+    rerun = tracked_copy.snakemake("--cores", "2", configs=[config])
+    assert rerun.returncode == 0, rerun.stderr[-4000:]
+    two_seeds = {claim: sum(map(len, tracked_copy.record(claim)["runs"].values())) for claim in tracked_copy.claims}
+    check_layout(tracked_copy.uri, tracked_copy.workdir, two_seeds)
+    every = active_runs(tracked_copy.uri, list(tracked_copy.claims), ViewType.ALL)
+    assert "RUNNING" not in {r.info.status for runs in every.values() for r in runs}
+
+
+@pytest.mark.parametrize("mlflow_server", server_stores(), indirect=True)
+def test_logging_to_an_mlflow_server(tracked_copy, mlflow_server):
+    """Log a claim again, to a server on loopback: only tracking runs, the layout is the same."""
+    claim = tracked_copy.small[-1]
+    one = Tracked(tracked_copy.workdir, {claim: tracked_copy.claims[claim]})
+    args = {"targets": mlflow_json([claim]), "configs": [tracking_config(one.workdir, uri=mlflow_server)]}
+    assert job_counts(one.snakemake("--cores", "2", "-n", **args)) == {"track_claims": 1}
+    result = one.snakemake("--cores", "2", **args)
+    assert result.returncode == 0, result.stderr[-4000:]
+    check_layout(mlflow_server, one.workdir, one.claims)
+    record = one.record(claim)
+    assert record["tracking_uri"] == mlflow_server
+    artifacts = {a.path for a in MlflowClient(mlflow_server).list_artifacts(record["parent_run_id"])}
+    assert {"verdict.json", "figure.png", "verdict.png"} <= artifacts
+
+
+def test_unreachable_server_keeps_results_and_only_tracking_reruns(tracked_copy):
+    before = result_hashes(tracked_copy.workdir)
+    records = {claim: tracked_copy.record(claim) for claim in tracked_copy.claims}
+    config = tracking_config(tracked_copy.workdir, uri=f"http://127.0.0.1:{free_port()}")
+    start = time.monotonic()
+    failed = tracked_copy.snakemake("--cores", "2", configs=[config])
+    assert failed.returncode != 0
+    assert time.monotonic() - start < 120
+    assert "is unreachable" in failed.stderr and "nothing was logged" in failed.stderr
+    assert result_hashes(tracked_copy.workdir) == before
+    assert not any((tracked_copy.workdir / path).exists() for path in mlflow_json(tracked_copy.claims))
+    (tracked_copy.workdir / config).unlink()  # back to the quick profile's own store
+    assert job_counts(tracked_copy.snakemake("--cores", "2", "-n")) == {"track_claims": 1, "all": 1}
+    fixed = tracked_copy.snakemake("--cores", "2")
+    assert fixed.returncode == 0, fixed.stderr[-4000:]
+    assert result_hashes(tracked_copy.workdir) == before
+    check_layout(tracked_copy.uri, tracked_copy.workdir, tracked_copy.claims)
+    assert {claim: tracked_copy.record(claim) for claim in tracked_copy.claims} == records
