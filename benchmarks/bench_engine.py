@@ -14,8 +14,10 @@ Cases
     SGD lr 0.1, float64, shuffled every epoch. Peers: ``sklearn`` (MLPClassifier), ``torch``
     (when installed) and ``gemm-floor``: exactly the 8 matrix products per step the engine must do
     (3 forward ``a @ W``, 3 ``a.T @ delta``, 2 ``delta @ W.T``) in NumPy with preallocated outputs,
-    for the same number of steps and batch shapes: the ceiling for any NumPy engine. The extra row
-    ``digits-relu-H{H}-torch-vs-floor`` compares PyTorch itself with that floor.
+    for the same number of steps and batch shapes: the ceiling for any NumPy engine; and
+    ``gemm-sgd-floor``, the same plus the in-place SGD update of the weights, which any NumPy
+    engine must also do. The extra row ``digits-relu-H{H}-torch-vs-floor`` compares PyTorch
+    itself with ``gemm-floor``.
 ``moons-ensemble-S64``
     64 seeds of a 2-16-16-1 ReLU net on make_moons(256, noise=0.2), sigmoid cross-entropy,
     200 epochs, batch 32, SGD lr 0.1, trained as one batched ensemble (``ours``) against 64
@@ -199,8 +201,12 @@ def torch_digits_job(x, y, hidden: int, epochs: int) -> Job:
     return Job("torch", lambda: run(epochs), check, lambda: run(1))
 
 
-def gemm_floor_job(n: int, hidden: int, epochs: int) -> Job:
-    """Only the matmuls of the job, with the engine's shapes, into preallocated outputs."""
+def gemm_floor_job(n: int, hidden: int, epochs: int, sgd_update: bool = False) -> Job:
+    """Only the matmuls of the job, with the engine's shapes, into preallocated outputs.
+
+    With ``sgd_update`` each step also applies plain SGD to the weights in place, the way NumPy
+    must (``g *= lr; W -= g``: two element-wise passes over every weight matrix).
+    """
     sizes = [64, hidden, hidden, 10]
     rng = np.random.default_rng(0)
     weights = [rng.standard_normal((m, k)) / math.sqrt(m) for m, k in zip(sizes[:-1], sizes[1:], strict=True)]
@@ -229,10 +235,15 @@ def gemm_floor_job(n: int, hidden: int, epochs: int) -> Job:
                 matmul(a[1].T, delta[1], out=grad_w[1])
                 matmul(delta[1], weights[1].T, out=grad_a[0])
                 matmul(a[0].T, delta[0], out=grad_w[0])
+                if sgd_update:
+                    for w, g in zip(weights, grad_w, strict=True):
+                        g *= DIGITS_LR
+                        w -= g
                 steps += 1
         return steps
 
-    return Job("gemm-floor", lambda: run(epochs), lambda steps: (None, steps), lambda: run(1))
+    name = "gemm-sgd-floor" if sgd_update else "gemm-floor"
+    return Job(name, lambda: run(epochs), lambda steps: (None, steps), lambda: run(1))
 
 
 def moons_data():
@@ -360,11 +371,12 @@ def digits_case(hidden: int, args, data, with_torch: bool) -> list[dict]:
     ours = actlab_digits_job(x, y, onehot, hidden, args.epochs)
     sk = sklearn_digits_job(x, y, hidden, args.epochs)
     floor = gemm_floor_job(len(x), hidden, args.epochs)
+    sgd_floor = gemm_floor_job(len(x), hidden, args.epochs, sgd_update=True)
     jobs = [ours, sk]
     if with_torch:
         tch = torch_digits_job(x, y, hidden, args.epochs)
         jobs.append(tch)
-    jobs.append(floor)
+    jobs += [floor, sgd_floor]
     repeats = args.large_repeats if hidden >= 1024 else args.repeats
     time_interleaved(jobs, repeats, case)
     min_acc = DIGITS_MIN_ACC if args.epochs >= DIGITS_EPOCHS else DIGITS_MIN_ACC_SHORT
@@ -374,6 +386,7 @@ def digits_case(hidden: int, args, data, with_torch: bool) -> list[dict]:
     else:
         log(f"  {case}: torch is not installed, skipping its rows (pip install torch==2.13.0)")
     rows.append(emit(row(case, ours, floor, min_acc, ("<=", 1.3) if hidden >= 1024 else None)))
+    rows.append(emit(row(case, ours, sgd_floor, min_acc)))
     if with_torch:
         rows.append(emit(row(f"{case}-torch-vs-floor", tch, floor, min_acc)))
     return rows
