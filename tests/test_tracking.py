@@ -71,11 +71,14 @@ class Tracked:
         return json.loads((self.workdir / f"results-quick/claims/{claim}/mlflow.json").read_text())
 
 
-def expected_children(workdir: Path) -> dict[str, int]:
-    """Claim id -> cells x logged seeds of the quick profile of the workflow copy in ``workdir``."""
+def expected_children(workdir: Path, cap: int | None = None) -> dict[str, int]:
+    """Claim id -> cells x logged seeds of the quick profile of the workflow copy in ``workdir``.
+
+    ``cap`` is the seeds logged per cell; ``None`` takes the workflow's default.
+    """
     register = load_yaml(workdir / "config/claims.yaml")
     sources = load_yaml(workdir / "config/sources.yaml")["sources"]
-    cap = load_yaml(workdir / "config/config.yaml")["tracking"]["seeds_per_cell"]
+    cap = cap or load_yaml(workdir / "config/config.yaml")["tracking"]["seeds_per_cell"]
     return {c["id"]: len(c["cells"]) * min(c["seeds"], cap) for c in resolve(register, sources, "quick")}
 
 
@@ -428,19 +431,19 @@ def test_rerun_and_forced_tracking_change_nothing(tracked_copy):
 
 
 def test_changed_settings_replace_stale_runs(tracked_copy):
-    config = tracking_config(tracked_copy.workdir, seeds_per_cell=1)
+    config = tracking_config(tracked_copy.workdir, seeds_per_cell=2)
     assert job_counts(tracked_copy.snakemake("--cores", "2", "-n", configs=[config])) == {"track_claims": 1, "all": 1}
     result = tracked_copy.snakemake("--cores", "2", configs=[config])
     assert result.returncode == 0, result.stderr[-4000:]
-    one_seed = {claim: len(tracked_copy.record(claim)["runs"]) for claim in tracked_copy.claims}
-    check_layout(tracked_copy.uri, tracked_copy.workdir, one_seed)
+    two_seeds = {c: n for c, n in expected_children(tracked_copy.workdir, cap=2).items() if c in tracked_copy.claims}
+    check_layout(tracked_copy.uri, tracked_copy.workdir, two_seeds)
     deleted = active_runs(tracked_copy.uri, list(tracked_copy.claims), ViewType.DELETED_ONLY)
     assert {claim: len(runs) for claim, runs in deleted.items()} == {c: 1 + n for c, n in tracked_copy.claims.items()}
 
 
 def test_killed_tracking_job_is_cleaned_up_by_the_next_run(tracked_copy):
     kill = {tracking.KILL_AFTER_RUNS_ENV: "3"}
-    config = tracking_config(tracked_copy.workdir, seeds_per_cell=1)  # not the default: every claim is logged again
+    config = tracking_config(tracked_copy.workdir, seeds_per_cell=2)  # not the default: every claim is logged again
     killed = tracked_copy.snakemake("--cores", "2", configs=[config], env=kill)
     assert killed.returncode != 0
     left = [run for runs in active_runs(tracked_copy.uri, list(tracked_copy.claims)).values() for run in runs]
@@ -448,8 +451,8 @@ def test_killed_tracking_job_is_cleaned_up_by_the_next_run(tracked_copy):
     assert not any((tracked_copy.workdir / path).exists() for path in mlflow_json(tracked_copy.claims))
     rerun = tracked_copy.snakemake("--cores", "2", configs=[config])
     assert rerun.returncode == 0, rerun.stderr[-4000:]
-    one_seed = {claim: len(tracked_copy.record(claim)["runs"]) for claim in tracked_copy.claims}
-    check_layout(tracked_copy.uri, tracked_copy.workdir, one_seed)
+    two_seeds = {c: n for c, n in expected_children(tracked_copy.workdir, cap=2).items() if c in tracked_copy.claims}
+    check_layout(tracked_copy.uri, tracked_copy.workdir, two_seeds)
     every = active_runs(tracked_copy.uri, list(tracked_copy.claims), ViewType.ALL)
     assert "RUNNING" not in {r.info.status for runs in every.values() for r in runs}
 
