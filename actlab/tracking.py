@@ -110,10 +110,11 @@ class ClaimFiles:
 def track_claims(uri: str, claims: list[ClaimFiles], seeds_per_cell: int | None = None) -> dict[str, dict]:
     """Log judged claims to one store, each as a parent run and child runs; keep what is current.
 
-    A claim whose runs in the store were logged from the same files (same :func:`fingerprint`)
-    and finished is left alone. Any other claim has its earlier runs deleted (RUNNING leftovers of
-    a killed call are marked KILLED first) and is logged again, so the store always holds exactly
-    one parent per claim and one child per cell and logged seed.
+    A claim whose runs in the store were logged from the same files (same :func:`fingerprint`),
+    finished, and still have their parent's artifacts is left alone. Any other claim has its
+    earlier runs deleted (RUNNING leftovers of a killed call are marked KILLED first) and is logged
+    again, so the store always holds exactly one parent per claim and one child per cell and
+    logged seed.
 
     Parameters
     ----------
@@ -167,6 +168,8 @@ def _track(client: MlflowClient, uri: str, files: ClaimFiles, seeds_per_cell: in
     experiment_id = _experiment(client, claim, verdict["statement"], artifact_location(uri, claim))
     existing = _claim_runs(client, experiment_id, claim)
     parent_id = _current_parent(existing, current)
+    if parent_id is not None and not _has_artifacts(client, parent_id, _artifacts(files, verdict)):
+        parent_id = None
     if parent_id is None:
         _delete_runs(client, existing)
         parent_id = _log_claim(client, experiment_id, files, verdict, seeds_per_cell, current, counter)
@@ -193,13 +196,24 @@ def _log_claim(client, experiment_id: str, files: ClaimFiles, verdict: dict, see
     parent = parent_run(verdict, files.context, timestamp)
     parent.tags.update({FINGERPRINT_TAG: digest, "seeds_per_cell": str(seeds_per_cell or "all")})
     parent_id = _log_run(client, experiment_id, parent, counter)
-    for path in [files.verdict] + [files.verdict.parent / fig["path"] for fig in verdict.get("figures", [])]:
+    for path in _artifacts(files, verdict):
         client.log_artifact(parent_id, str(path))
     for cell, (npz, js) in files.cells.items():
         for run in cell_runs(verdict["claim"], cell, npz, js, files.context, timestamp, seeds_per_cell):
             _log_run(client, experiment_id, run, counter, parent_id)
     client.set_terminated(parent_id, RunStatus.to_string(RunStatus.FINISHED))
     return parent_id
+
+
+def _artifacts(files: ClaimFiles, verdict: dict) -> list[Path]:
+    """The files logged as the parent run's artifacts: ``verdict.json`` and the claim's figures."""
+    return [files.verdict] + [files.verdict.parent / fig["path"] for fig in verdict.get("figures", [])]
+
+
+def _has_artifacts(client: MlflowClient, run_id: str, paths: list[Path]) -> bool:
+    """Whether the run's artifact store still holds a file of each name (they may have been deleted)."""
+    stored = {info.path for info in client.list_artifacts(run_id)}
+    return {path.name for path in paths} <= stored
 
 
 def run_context(rule: str, claim: dict, seed: int, datasets: dict) -> dict[str, str]:

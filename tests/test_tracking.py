@@ -16,6 +16,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+import urllib.parse
 import urllib.request
 from collections import Counter
 from dataclasses import dataclass
@@ -402,6 +403,23 @@ def test_logging_again_keeps_current_claims_and_replaces_stale_ones(tmp_path):
     every = tracking.track_claims(uri, files, seeds_per_cell=None)
     assert [every[c]["n_runs"] for c in ("claim-a", "claim-b")] == [1 + 2 * 4, 1 + 2 * 4]
     assert {c: len(runs) for c, runs in active_runs(uri).items()} == {"claim-a": 9, "claim-b": 9}
+
+
+def test_a_claim_whose_artifacts_were_deleted_is_logged_again(tmp_path):
+    for claim in ("claim-a", "claim-b"):
+        write_claim(tmp_path / claim, claim)
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    files = [claim_files(tmp_path / claim) for claim in ("claim-a", "claim-b")]
+    first = tracking.track_claims(uri, files)
+    client = MlflowClient(uri)
+    artifact_dir = Path(urllib.parse.urlparse(client.get_run(first["claim-a"]["parent_run_id"]).info.artifact_uri).path)
+    (artifact_dir / "figure.png").unlink()
+
+    second = tracking.track_claims(uri, files)
+    assert second["claim-b"] == first["claim-b"]
+    assert second["claim-a"]["parent_run_id"] != first["claim-a"]["parent_run_id"]
+    assert {a.path for a in client.list_artifacts(second["claim-a"]["parent_run_id"])} == {"figure.png", "verdict.json"}
+    assert {c: len(runs) for c, runs in active_runs(uri).items()} == {"claim-a": 1 + 2 * 2, "claim-b": 1 + 2 * 2}
 
 
 # ---------------------------------------------------------------------------------------------
