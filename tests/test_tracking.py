@@ -64,6 +64,10 @@ class Tracked:
         """The two claims with the fewest runs, for the tests that log again."""
         return sorted(self.claims, key=self.claims.get)[:2]
 
+    def children(self, cap: int) -> dict[str, int]:
+        """Claim id -> expected child runs of the tracked claims when ``cap`` seeds per cell are logged."""
+        return {claim: n for claim, n in expected_children(self.workdir, cap).items() if claim in self.claims}
+
     def snakemake(self, *args: str, **kwargs) -> subprocess.CompletedProcess:
         """Run the quick profile restricted to the tracked claims."""
         return snakemake(self.workdir, *args, "--config", f"only=[{','.join(self.claims)}]", **kwargs)
@@ -453,8 +457,7 @@ def test_changed_settings_replace_stale_runs(tracked_copy):
     assert job_counts(tracked_copy.snakemake("--cores", "2", "-n", configs=[config])) == {"track_claims": 1, "all": 1}
     result = tracked_copy.snakemake("--cores", "2", configs=[config])
     assert result.returncode == 0, result.stderr[-4000:]
-    two_seeds = {c: n for c, n in expected_children(tracked_copy.workdir, cap=2).items() if c in tracked_copy.claims}
-    check_layout(tracked_copy.uri, tracked_copy.workdir, two_seeds)
+    check_layout(tracked_copy.uri, tracked_copy.workdir, tracked_copy.children(cap=2))
     deleted = active_runs(tracked_copy.uri, list(tracked_copy.claims), ViewType.DELETED_ONLY)
     assert {claim: len(runs) for claim, runs in deleted.items()} == {c: 1 + n for c, n in tracked_copy.claims.items()}
 
@@ -469,8 +472,7 @@ def test_killed_tracking_job_is_cleaned_up_by_the_next_run(tracked_copy):
     assert not any((tracked_copy.workdir / path).exists() for path in mlflow_json(tracked_copy.claims))
     rerun = tracked_copy.snakemake("--cores", "2", configs=[config])
     assert rerun.returncode == 0, rerun.stderr[-4000:]
-    two_seeds = {c: n for c, n in expected_children(tracked_copy.workdir, cap=2).items() if c in tracked_copy.claims}
-    check_layout(tracked_copy.uri, tracked_copy.workdir, two_seeds)
+    check_layout(tracked_copy.uri, tracked_copy.workdir, tracked_copy.children(cap=2))
     every = active_runs(tracked_copy.uri, list(tracked_copy.claims), ViewType.ALL)
     assert "RUNNING" not in {r.info.status for runs in every.values() for r in runs}
 
