@@ -47,11 +47,10 @@ from pathlib import Path
 import numpy as np
 
 from actlab.activations import get_activation
-from actlab.experiments.base import CellResult, Experiment
+from actlab.experiments.base import SPEC, CellResult, Experiment
 from actlab.losses import get_loss
 from actlab.network import MLP
 
-SPEC = {"type": ["string", "object"]}
 #: one-sided slopes differing by more than this mark a pre-activation near a kink
 KINK_TOL = 1e-3
 #: kink margin in units of the finite-difference step: a parameter step h moves a pre-activation by

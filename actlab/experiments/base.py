@@ -20,6 +20,24 @@ from actlab.datasets import Dataset
 from actlab.initializers import get_initializer
 from actlab.seeding import Seeds
 
+#: JSON schema of an activation or initializer: a registry name or ``{"name": ..., **arguments}``.
+SPEC = {"type": ["string", "object"]}
+
+#: JSON schema properties of the experiments that train one MLP per cell on a data set with SGD;
+#: an experiment adds its own and may override one (``{**TRAINED_MLP_PROPERTIES, "epochs": ...}``).
+TRAINED_MLP_PROPERTIES = {
+    "dataset": {"type": "string"},
+    "depth": {"type": "integer", "minimum": 1},
+    "width": {"type": "integer", "minimum": 1},
+    "activation": SPEC,
+    "init": SPEC,
+    "bias_init": SPEC,
+    "epochs": {"type": "integer", "minimum": 0},
+    "lr": {"type": "number", "exclusiveMinimum": 0},
+    "batch_size": {"type": "integer", "minimum": 1},
+}
+TRAINED_MLP_REQUIRED = ["dataset", "depth", "width", "activation", "init", "epochs", "lr", "batch_size"]
+
 
 @dataclass
 class CellResult:

@@ -45,12 +45,11 @@ from pathlib import Path
 
 import numpy as np
 
-from actlab.experiments.base import CellResult, Experiment, _check_spec
+from actlab.experiments.base import SPEC, CellResult, Experiment, _check_spec
 from actlab.initializers import get_initializer
 from actlab.network import MLP
 from actlab.seeding import Seeds
 
-SPEC = {"type": ["string", "object"]}
 #: which initializers a cell draws, and under which array-name suffix
 INIT_KEYS = {"init": "", "contrast_init": "_contrast"}
 

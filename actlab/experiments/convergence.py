@@ -28,11 +28,9 @@ from pathlib import Path
 
 import numpy as np
 
-from actlab.experiments.base import Cell, CellResult, Experiment
+from actlab.experiments.base import TRAINED_MLP_PROPERTIES, TRAINED_MLP_REQUIRED, Cell, CellResult, Experiment
 from actlab.network import MLP
 from actlab.training import ArrayData, train
-
-SPEC = {"type": ["string", "object"]}
 
 
 class ConvergenceSpeed(Experiment):
@@ -40,17 +38,10 @@ class ConvergenceSpeed(Experiment):
     description = "epochs of mini-batch SGD until the training error first reaches a target"
     params_schema = {
         "type": "object",
-        "required": ["dataset", "depth", "width", "activation", "init", "epochs", "lr", "batch_size", "target_error"],
+        "required": [*TRAINED_MLP_REQUIRED, "target_error"],
         "properties": {
-            "dataset": {"type": "string"},
-            "depth": {"type": "integer", "minimum": 1},
-            "width": {"type": "integer", "minimum": 1},
-            "activation": SPEC,
-            "init": SPEC,
-            "bias_init": SPEC,
+            **TRAINED_MLP_PROPERTIES,
             "epochs": {"type": "integer", "minimum": 1},
-            "lr": {"type": "number", "exclusiveMinimum": 0},
-            "batch_size": {"type": "integer", "minimum": 1},
             "target_error": {"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 1},
             "dtype": {"enum": ["float32", "float64"]},
         },

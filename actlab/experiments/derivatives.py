@@ -36,7 +36,7 @@ from pathlib import Path
 import numpy as np
 
 from actlab.activations import ACTIVATIONS, get_activation
-from actlab.experiments.base import Cell, CellResult, Experiment
+from actlab.experiments.base import SPEC, Cell, CellResult, Experiment
 
 #: registered activations that are built from others and have no meaningful default
 COMPOSITES = ("mixed", "scaled")
@@ -44,7 +44,6 @@ COMPOSITES = ("mixed", "scaled")
 KINK_TOL = 1e-3
 #: grid values within this of the extremum count as attaining it (a plateau such as ReLU's z > 0)
 PLATEAU_TOL = 1e-9
-SPEC = {"type": ["string", "object"]}
 
 
 def zoo() -> list[str]:

@@ -60,12 +60,11 @@ import numpy as np
 
 from actlab import probes
 from actlab.activations import get_activation
-from actlab.experiments.base import Cell, CellResult, Experiment
+from actlab.experiments.base import TRAINED_MLP_PROPERTIES, TRAINED_MLP_REQUIRED, Cell, CellResult, Experiment
 from actlab.losses import get_loss
 from actlab.network import MLP
 from actlab.training import ArrayData, train
 
-SPEC = {"type": ["string", "object"]}
 LAYER_SCOPES = ("all", "first", "last")
 
 
@@ -74,16 +73,10 @@ class DyingUnits(Experiment):
     description = "per-unit dead/inactive status of every hidden unit through training: dying, revivals, loss"
     params_schema = {
         "type": "object",
-        "required": ["dataset", "depth", "width", "activation", "init", "epochs", "lr", "batch_size"],
+        "required": [*TRAINED_MLP_REQUIRED],
         "properties": {
-            "dataset": {"type": "string"},
-            "depth": {"type": "integer", "minimum": 1},
-            "width": {"type": "integer", "minimum": 1},
-            "activation": SPEC,
-            "init": SPEC,
-            "bias_init": SPEC,
+            **TRAINED_MLP_PROPERTIES,
             "epochs": {"type": "integer", "minimum": 1},
-            "lr": {"type": "number", "exclusiveMinimum": 0},
             "batch_size": {"type": ["integer", "null"], "minimum": 1},
             "layers": {"enum": list(LAYER_SCOPES)},
         },

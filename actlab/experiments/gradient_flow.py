@@ -13,11 +13,9 @@ from pathlib import Path
 import numpy as np
 
 from actlab.activations import get_activation
-from actlab.experiments.base import Cell, CellResult, Experiment
+from actlab.experiments.base import TRAINED_MLP_PROPERTIES, TRAINED_MLP_REQUIRED, Cell, CellResult, Experiment
 from actlab.network import MLP
 from actlab.training import ArrayData, train
-
-SPEC = {"type": ["string", "object"]}
 
 
 class GradientFlow(Experiment):
@@ -25,17 +23,9 @@ class GradientFlow(Experiment):
     description = "per-layer gradient norms vs depth at init and during training"
     params_schema = {
         "type": "object",
-        "required": ["dataset", "depth", "width", "activation", "init", "epochs", "lr", "batch_size"],
+        "required": [*TRAINED_MLP_REQUIRED],
         "properties": {
-            "dataset": {"type": "string"},
-            "depth": {"type": "integer", "minimum": 1},
-            "width": {"type": "integer", "minimum": 1},
-            "activation": SPEC,
-            "init": SPEC,
-            "bias_init": SPEC,
-            "epochs": {"type": "integer", "minimum": 0},
-            "lr": {"type": "number", "exclusiveMinimum": 0},
-            "batch_size": {"type": "integer", "minimum": 1},
+            **TRAINED_MLP_PROPERTIES,
             "probe_size": {"type": "integer", "minimum": 1},
         },
     }

@@ -37,13 +37,12 @@ from pathlib import Path
 import numpy as np
 
 from actlab.activations import get_activation
-from actlab.experiments.base import CellResult, Experiment, _check_spec
+from actlab.experiments.base import SPEC, CellResult, Experiment, _check_spec
 from actlab.initializers import get_initializer
 from actlab.network import MLP
 from actlab.stats import bootstrap_ci
 from actlab.training import ArrayData, train
 
-SPEC = {"type": ["string", "object"]}
 INIT_CHOICES = ("matched", "mismatched")
 
 

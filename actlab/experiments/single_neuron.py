@@ -52,12 +52,11 @@ import numpy as np
 
 from actlab.activations import get_activation
 from actlab.datasets import relu_1d_sample
-from actlab.experiments.base import Cell, CellResult, Experiment
+from actlab.experiments.base import SPEC, Cell, CellResult, Experiment
 from actlab.network import MLP
 from actlab.seeding import Seeds
 from actlab.training import StreamData, train
 
-SPEC = {"type": ["string", "object"]}
 MODELS = ("weight", "weight-bias", "output-layer")
 #: parameter names stored per model, in the column order of the ``trajectory`` arrays
 PARAM_NAMES = {"weight": ("w",), "weight-bias": ("w", "b"), "output-layer": ("w", "b", "v", "c")}

@@ -42,14 +42,13 @@ from pathlib import Path
 import numpy as np
 
 from actlab import probes
-from actlab.experiments.base import CellResult, Experiment
+from actlab.experiments.base import SPEC, CellResult, Experiment
 from actlab.initializers import get_initializer
 from actlab.losses import get_loss
 from actlab.network import MLP
 from actlab.stats import bootstrap_ci
 from actlab.training import ArrayData, train
 
-SPEC = {"type": ["string", "object"]}
 NET_PROPERTIES = {
     "dataset": {"type": "string"},
     "depth": {"type": "integer", "minimum": 1},

@@ -26,12 +26,10 @@ from pathlib import Path
 
 import numpy as np
 
-from actlab.experiments.base import CellResult, Experiment
+from actlab.experiments.base import TRAINED_MLP_PROPERTIES, TRAINED_MLP_REQUIRED, CellResult, Experiment
 from actlab.losses import get_loss
 from actlab.network import MLP
 from actlab.training import ArrayData, train
-
-SPEC = {"type": ["string", "object"]}
 
 
 class SymmetricInit(Experiment):
@@ -39,17 +37,9 @@ class SymmetricInit(Experiment):
     description = "distinct hidden units and loss over training from zero, constant and random inits"
     params_schema = {
         "type": "object",
-        "required": ["dataset", "depth", "width", "activation", "init", "epochs", "lr", "batch_size"],
+        "required": [*TRAINED_MLP_REQUIRED],
         "properties": {
-            "dataset": {"type": "string"},
-            "depth": {"type": "integer", "minimum": 1},
-            "width": {"type": "integer", "minimum": 1},
-            "activation": SPEC,
-            "init": SPEC,
-            "bias_init": SPEC,
-            "epochs": {"type": "integer", "minimum": 0},
-            "lr": {"type": "number", "exclusiveMinimum": 0},
-            "batch_size": {"type": "integer", "minimum": 1},
+            **TRAINED_MLP_PROPERTIES,
             "rtol": {"type": "number", "minimum": 0},
         },
     }
