@@ -35,13 +35,20 @@ for _claim in CLAIMS.values():
 
 RESULTS = config["results"]
 REPORTS = config["reports"]
+
+
+def cell_files(claim_id, cell):
+    """The two files of a trained cell: its arrays (.npz) and its description (.json)."""
+    return [f"{RESULTS}/runs/{claim_id}/{cell}.{ext}" for ext in ("npz", "json")]
+
+
 # Every trained cell is a target of `all` too: Snakemake does not regenerate a deleted
 # intermediate file whose downstream outputs are up to date, and a deleted cell must re-run.
 ALL_CELLS = [
-    f"{RESULTS}/runs/{claim_id}/{cell}.{ext}"
+    path
     for claim_id, claim in CLAIMS.items()
     for cell in claim["cells"]
-    for ext in ("npz", "json")
+    for path in cell_files(claim_id, cell)
 ]
 
 
@@ -62,11 +69,7 @@ def cell_datasets(wildcards):
 def claim_cells(wildcards):
     """The trained cells of a claim (both files of each)."""
     cells = CLAIMS[wildcards.claim]["cells"]
-    return [
-        f"{RESULTS}/runs/{wildcards.claim}/{cell}.{ext}"
-        for cell in cells
-        for ext in ("npz", "json")
-    ]
+    return [path for cell in cells for path in cell_files(wildcards.claim, cell)]
 
 
 def claim_datasets(claim_id):

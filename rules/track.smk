@@ -22,10 +22,7 @@ TRACKED = (
 TRACKED_CLAIMS = {
     claim: {
         "verdict": f"{RESULTS}/claims/{claim}/verdict.json",
-        "cells": {
-            cell: [f"{RESULTS}/runs/{claim}/{cell}.{ext}" for ext in ("npz", "json")]
-            for cell in CLAIMS[claim]["cells"]
-        },
+        "cells": {cell: cell_files(claim, cell) for cell in CLAIMS[claim]["cells"]},
         "record": f"{RESULTS}/claims/{claim}/mlflow.json",
         "claim": CLAIMS[claim],
         "datasets": claim_datasets(claim),
