@@ -64,11 +64,13 @@ def run_pipeline(workdir: Path, args: argparse.Namespace, tracked: bool) -> floa
     return seconds
 
 
-def tracking_record(workdir: Path, results: str) -> tuple[int, int, float]:
-    """Claims with an mlflow.json, runs they list, and the wall time of the tracking job."""
-    records = [json.loads(p.read_text()) for p in (workdir / results / "claims").glob("*/mlflow.json")]
+def tracking_record(workdir: Path, results: str) -> tuple[int, int, int, float]:
+    """Judged claims, claims with an mlflow.json, runs they list, and the tracking job's wall time."""
+    claims = workdir / results / "claims"
+    records = [json.loads(p.read_text()) for p in claims.glob("*/mlflow.json")]
     benchmark = (workdir / results / "benchmarks/track_claims.tsv").read_text()
-    return len(records), sum(r["n_runs"] for r in records), float(benchmark.splitlines()[1].split("\t")[0])
+    n_judged = len(list(claims.glob("*/verdict.json")))
+    return n_judged, len(records), sum(r["n_runs"] for r in records), float(benchmark.splitlines()[1].split("\t")[0])
 
 
 def main(argv=None) -> int:
@@ -87,10 +89,10 @@ def main(argv=None) -> int:
                 loads.append(os.getloadavg()[0])
                 log(f"round {round_}: {'with' if tracked else 'without'} tracking {seconds:.1f} s")
                 if tracked:
-                    n_claims, n_runs, jobs = tracking_record(workdir, results)
+                    n_judged, n_claims, n_runs, jobs = tracking_record(workdir, results)
                     track_seconds.append(jobs)
-                    if n_claims == 0:
-                        problems.append("tracking recorded no claim")
+                    if n_claims == 0 or n_claims != n_judged:
+                        problems.append(f"tracking recorded {n_claims} of {n_judged} judged claims")
                 shutil.rmtree(workdir)
     ours, peer = statistics.median(times[True]), statistics.median(times[False])
     row = {
