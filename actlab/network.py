@@ -15,7 +15,7 @@ Backpropagation follows the recurrence of seed 000 and Rumelhart, Hinton & Willi
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -206,17 +206,25 @@ class MLP:
         return z
 
     def backward(
-        self, cache: ForwardCache, grad_out: np.ndarray, l1_activation: float = 0.0
+        self,
+        cache: ForwardCache,
+        grad_out: np.ndarray,
+        l1_activation: float = 0.0,
+        skip_weight_grads: Collection[int] = (),
     ) -> tuple[list[np.ndarray], list[np.ndarray]]:
         """Backpropagate ``grad_out = dL/d(output)``, shape ``(S, B, n_out)``.
 
         ``l1_activation`` adds the gradient of ``l1 * sum_l mean_n sum_j |a_nj|`` over hidden
         activations (the penalty's value is :meth:`l1_penalty`).
 
+        ``skip_weight_grads`` lists dense layers whose weight gradient ``a_{l-1}^T delta_l`` is
+        not formed: its entry in ``grads`` is None and the caller applies it from
+        ``cache.inputs[l]`` and ``deltas[l]`` (see :meth:`actlab.optimizers.SGD.step_factored`).
+
         Returns
         -------
-        grads : list of ndarray
-            Gradients matching :meth:`parameters`.
+        grads : list of ndarray or None
+            Gradients matching :meth:`parameters` (None for the layers in ``skip_weight_grads``).
         deltas : list of ndarray
             ``dL/du_l`` for every dense layer ``l`` (hidden layers then output), ``(S, B, n_l)``.
         """
@@ -237,8 +245,8 @@ class MLP:
                 if self.batchnorm == "before":
                     delta = self.norms[layer].backward(delta)
             deltas[layer] = delta
-            a_in = cache.inputs[layer]
-            dW[layer] = np.matmul(a_in.transpose(0, 2, 1), delta)  # broadcasts a shared batch
+            if layer not in skip_weight_grads:
+                dW[layer] = np.matmul(cache.inputs[layer].transpose(0, 2, 1), delta)  # broadcasts a shared batch
             if self.b[layer] is not None:
                 db[layer] = batch_sum(delta)
         grads = dW + [g for g in db if g is not None]

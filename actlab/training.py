@@ -210,6 +210,9 @@ def train(
     params = net.parameters()
     opt = get_optimizer(optimizer).bind(params)
     n_weights = len(net.W)
+    # Large weight matrices under plain SGD are updated from their gradient's factors (one pass
+    # over W), unless the gradient itself is needed (weight decay, per-step gradient norms).
+    factored = [] if l2 or record_steps else opt.factored(net.W)
     rngs = net.seeds.rngs("data")
     rec = _Recorder()
     diverged = np.zeros(net.n_seeds, bool)
@@ -233,7 +236,9 @@ def train(
             for x, y in data.batches(rngs):
                 cache = net.forward(x, train=True)
                 values, grad_out = loss(cache.out, y)
-                grads, _ = net.backward(cache, grad_out, l1_activation)
+                grads, deltas = net.backward(cache, grad_out, l1_activation, skip_weight_grads=factored)
+                for layer in factored:
+                    opt.step_factored(layer, net.W[layer], cache.inputs[layer], deltas[layer])
                 if l2:
                     for g, w in zip(grads[:n_weights], net.W, strict=True):
                         g += l2 * w

@@ -15,9 +15,10 @@ Cases
     (when installed) and ``gemm-floor``: exactly the 8 matrix products per step the engine must do
     (3 forward ``a @ W``, 3 ``a.T @ delta``, 2 ``delta @ W.T``) in NumPy with preallocated outputs,
     for the same number of steps and batch shapes: the ceiling for any NumPy engine; and
-    ``gemm-sgd-floor``, the same plus the in-place SGD update of the weights, which any NumPy
-    engine must also do. The extra row ``digits-relu-H{H}-torch-vs-floor`` compares PyTorch
-    itself with ``gemm-floor``.
+    ``gemm-sgd-floor``, the same plus the textbook in-place SGD update of the weights
+    (``g *= lr; W -= g``). The engine's own update of its large layers takes one pass over ``W``
+    instead of two (``SGD.step_factored``), so it can beat ``gemm-sgd-floor``. The extra row
+    ``digits-relu-H{H}-torch-vs-floor`` compares PyTorch itself with ``gemm-floor``.
 ``moons-ensemble-S64``
     64 seeds of a 2-16-16-1 ReLU net on make_moons(256, noise=0.2), sigmoid cross-entropy,
     200 epochs, batch 32, SGD lr 0.1, trained as one batched ensemble (``ours``) against 64
@@ -204,8 +205,8 @@ def torch_digits_job(x, y, hidden: int, epochs: int) -> Job:
 def gemm_floor_job(n: int, hidden: int, epochs: int, sgd_update: bool = False) -> Job:
     """Only the matmuls of the job, with the engine's shapes, into preallocated outputs.
 
-    With ``sgd_update`` each step also applies plain SGD to the weights in place, the way NumPy
-    must (``g *= lr; W -= g``: two element-wise passes over every weight matrix).
+    With ``sgd_update`` each step also applies the textbook plain SGD update to the weights in
+    place (``g *= lr; W -= g``: two element-wise passes over every weight matrix).
     """
     sizes = [64, hidden, hidden, 10]
     rng = np.random.default_rng(0)

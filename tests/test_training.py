@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from actlab import MLP, ArrayData, History, Seeds, StreamData, get_loss, get_optimizer, probe, train
+from actlab.optimizers import SGD
 
 KEY = (7, "x")
 LRS = [0.05, 0.1, 0.2, 0.4]
@@ -19,8 +20,8 @@ def ith_lr(spec: dict, i: int) -> dict:
 
 
 def run(seeds: Seeds, data, optimizer: dict, *, net_kwargs=None, epochs: int = 6, **train_kwargs):
-    """Build a 2-16-12-2 MLP for ``seeds``, train it and return ``(net, history)``."""
-    net = MLP(2, HIDDEN, 2, seeds=seeds, **(net_kwargs or {}))
+    """Build a 2-16-12-2 MLP (or ``net_kwargs["hidden"]``) for ``seeds``, train it, return ``(net, history)``."""
+    net = MLP(n_inputs=2, n_outputs=2, seeds=seeds, **{"hidden": HIDDEN, **(net_kwargs or {})})
     history = train(net, data, loss="softmax_cross_entropy", optimizer=optimizer, epochs=epochs, **train_kwargs)
     return net, history
 
@@ -55,6 +56,8 @@ ENSEMBLE_CASES = {
         {"batchnorm": "after", "activation": "prelu"},
         {},
     ),
+    # a 256 x 256 layer: plain SGD takes its factored update (SGD.step_factored)
+    "sgd_factored_wide_layer": ({"name": "sgd", "lr": LRS}, {"hidden": [256, 256]}, {}),
 }
 
 
@@ -244,6 +247,59 @@ def test_frozen_seeds_ignore_non_finite_gradients(spec):
     for p, old in zip(params, before, strict=True):
         assert np.all(np.isfinite(p[[0, 2]]))  # NaN stays in its own seed
         np.testing.assert_array_equal(p[1], old[1])
+
+
+def test_frozen_seed_ignores_non_finite_deltas_in_a_factored_update():
+    """SGD.step_factored leaves a frozen seed alone even when its deltas are NaN."""
+    rng = np.random.default_rng(0)
+    w = rng.standard_normal((3, 8, 5))
+    opt = get_optimizer({"name": "sgd", "lr": 0.1}).bind([w])
+    opt.freeze(np.array([False, True, False]))
+    before = w.copy()
+    delta = rng.standard_normal((3, 4, 5))
+    delta[1] = np.nan
+    with np.errstate(invalid="ignore"):
+        opt.step_factored(0, w, rng.standard_normal((1, 4, 8)), delta)
+    np.testing.assert_array_equal(w[1], before[1])
+    assert np.all(np.isfinite(w)) and not np.array_equal(w[[0, 2]], before[[0, 2]])
+
+
+# --------------------------------------------------------------------------- (c2) the factored SGD update
+
+
+def test_only_large_weights_under_plain_sgd_are_factored():
+    small, large = np.zeros((2, 16, 16)), np.zeros((2, 64, 1024))
+    assert get_optimizer("sgd").bind([small, large]).factored([small, large]) == [1]
+    for spec in ({"name": "sgd", "momentum": 0.9}, "adam"):
+        assert get_optimizer(spec).bind([small, large]).factored([small, large]) == []
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_factored_update_equals_the_textbook_step(dtype, moons, monkeypatch):
+    """Training through SGD.step_factored ends where ``g *= lr; W -= g`` on the formed gradient does.
+
+    The two differ only in rounding (the learning rate scales the deltas before the batch sum).
+    """
+    x, y = moons
+    net_kwargs = {"hidden": [256, 256], "dtype": dtype}
+    spec = {"name": "sgd", "lr": [0.1, 0.3]}
+    seeds = Seeds(range(2), key=KEY)
+    initial = MLP(n_inputs=2, n_outputs=2, seeds=seeds, **net_kwargs)
+    assert get_optimizer(spec).bind(initial.parameters()).factored(initial.W) == [1]
+    calls = []
+    step_factored = SGD.step_factored
+    monkeypatch.setattr(
+        SGD, "step_factored", lambda opt, index, *a: calls.append(index) or step_factored(opt, index, *a)
+    )
+    factored, _ = run(seeds, ArrayData(x, y, batch_size=32), spec, net_kwargs=net_kwargs, epochs=3)
+    assert calls == [1] * 3 * 7  # 3 epochs of 7 batches, the 256 x 256 layer only
+    monkeypatch.setattr("actlab.optimizers.FACTORED_MIN_SIZE", 10**9)  # every layer takes the textbook step
+    textbook, _ = run(seeds, ArrayData(x, y, batch_size=32), spec, net_kwargs=net_kwargs, epochs=3)
+    rtol = 1e-10 if dtype == np.float64 else 1e-4
+    for w_fac, w_text, w_init in zip(factored.W, textbook.W, initial.W, strict=True):
+        assert w_fac.dtype == dtype
+        assert not np.allclose(w_fac, w_init)  # it trained
+        np.testing.assert_allclose(w_fac, w_text, rtol=rtol, atol=rtol * np.abs(w_text).max())
 
 
 # --------------------------------------------------------------------------- (d) instrumentation
