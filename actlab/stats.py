@@ -1,91 +1,214 @@
-"""Statistics over seeds: bootstrap confidence intervals and the preregistered verdict rule.
+"""Statistics over seeds: the one interval function, the verdict rule and its multiplicity control.
 
-A claim's decision rule names a metric, a direction and a threshold. For each condition the
-metric is measured once per seed; its mean is the estimate and a percentile bootstrap over
-seeds gives the 95% confidence interval (Efron & Tibshirani 1993, ch. 13). The verdict:
+Every interval in the project - the verdicts' and every error bar of every figure - comes from
+:func:`interval`:
 
-* ``supported`` when the whole interval lies on the claimed side of the threshold,
-* ``refuted`` when the whole interval lies on the other side,
-* ``inconclusive`` otherwise;
+* a 0/1 metric (declared in the experiment's ``binary_metrics``): the exact Clopper-Pearson
+  interval of the proportion (Clopper & Pearson 1934; ``scipy.stats.binomtest``);
+* any other metric: the bias-corrected and accelerated (BCa) bootstrap interval of the mean
+  (Efron 1987; Efron & Tibshirani 1993, ch. 14; ``scipy.stats.bootstrap``). Bootstrap intervals
+  are too narrow at the 10-30 seeds a claim has (measured here on normal samples of 16: 92%
+  coverage for a nominal 95%, 97% for 99%), so the BCa interval is taken at Hesterberg's (2015,
+  "What teachers should know about the bootstrap", Am. Stat. 69(4)) expanded level, whose normal
+  quantile is ``sqrt(n / (n - 1)) * t_{n-1}`` of the nominal one (:func:`expanded_level`): 95.8%
+  and 99% coverage measured for the same samples;
+* a contrast of two cells (``difference`` or ``ratio`` of their means): BCa over both samples,
+  resampled independently (different networks) or as pairs when ``paired``.
 
-and over several conditions (a swept setting): ``mixed`` when some are supported and some
-refuted, with the boundary between them recorded, else the common verdict, else
-``inconclusive``.
+A condition's verdict (:func:`side_of`) is ``supported`` when the whole interval lies on the
+claimed side of the threshold (``>``, ``<``, or ``within`` a band), ``refuted`` when it lies wholly
+on the other side, else ``inconclusive``. A claim judges several conditions at once, so
+:func:`holm_step_down` keeps the family-wise error at 5%: Holm's (1979) step-down procedure,
+applied through the duality of tests and intervals: with m conditions still undecided, each is
+judged on its interval at level ``1 - 0.05 / m``; those that decide are set aside and the rest
+are judged again at the wider level the smaller m allows, until none decides.
+
+Conditions combine into a claim's label by :func:`combine`, which never hides a decided
+condition behind ``inconclusive``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
+from scipy import stats as sps
 
-VERDICTS = ("supported", "refuted", "inconclusive", "mixed")
-DIRECTIONS = {">": "greater than", "<": "less than"}
+ALPHA = 0.05
+N_RESAMPLES = 10_000
+#: labels of a claim (empirical) and of a check (deterministic identity)
+VERDICTS = ("supported", "partly supported", "mixed", "partly refuted", "refuted", "inconclusive")
+CHECK_VERDICTS = ("verified", "violated", "inconclusive")
+DIRECTIONS = {">": "greater than", "<": "less than", "within": "inside the band"}
+OPS: dict[str, Callable] = {"difference": lambda t, b: t - b, "ratio": lambda t, b: t / b}
 
 
-def bootstrap_ci(
-    values: np.ndarray, rng: np.random.Generator, level: float = 0.95, n_boot: int = 4000
+def interval(
+    values: np.ndarray,
+    *,
+    binary: bool = False,
+    baseline: np.ndarray | None = None,
+    op: str = "difference",
+    paired: bool = False,
+    level: float = 0.95,
+    seed: int | Sequence[int] = 0,
 ) -> tuple[float, float]:
-    """Percentile bootstrap interval of the mean of ``values`` (shape ``(n,)``, NaN-free).
+    """The ``level`` confidence interval of a condition's estimate.
 
-    A single value gives the degenerate interval ``[v, v]`` (a deterministic measurement).
+    Parameters
+    ----------
+    values : ndarray, shape (n,)
+        Per-seed metric values, finite.
+    binary : bool
+        The values are 0/1 outcomes: exact Clopper-Pearson interval of their proportion.
+    baseline : ndarray, shape (m,), optional
+        Per-seed values of the baseline cell: the interval is of ``op(mean(values), mean(baseline))``.
+    op : {"difference", "ratio"}
+        The contrast, with ``baseline``.
+    paired : bool
+        With ``baseline``: the two samples are paired by seed (``n == m``) and resampled together.
+    level : float
+        Confidence level.
+    seed : int or sequence of int
+        Seed of the bootstrap's resampling; the same seed gives nested intervals across levels.
+
+    Returns
+    -------
+    (lo, hi) : tuple of float
+        A sample whose values are all equal gives the point ``(v, v)`` (a deterministic outcome).
     """
+    t = _sample(values, "values")
+    if baseline is None:
+        if binary:
+            if not np.isin(t, (0.0, 1.0)).all():
+                raise ValueError("a binary metric must take only the values 0 and 1")
+            ci = sps.binomtest(int(t.sum()), len(t)).proportion_ci(confidence_level=level, method="exact")
+            return float(ci.low), float(ci.high)
+        if np.all(t == t[0]):
+            return float(t[0]), float(t[0])
+        data, statistic = (t,), _mean
+    else:
+        b = _sample(baseline, "baseline")
+        if paired and len(b) != len(t):
+            raise ValueError(f"paired samples need equal sizes, got {len(t)} and {len(b)}")
+        contrast = OPS[op]
+        if np.all(t == t[0]) and np.all(b == b[0]):
+            value = float(contrast(t[0], b[0]))
+            return value, value
+        data = (t, b)
+
+        def statistic(x, y, axis=-1):
+            with np.errstate(divide="ignore", invalid="ignore"):
+                return contrast(np.mean(x, axis=axis), np.mean(y, axis=axis))
+
+    result = sps.bootstrap(
+        data,
+        statistic,
+        paired=paired and baseline is not None,
+        vectorized=True,
+        confidence_level=expanded_level(level, min(len(d) for d in data)),
+        n_resamples=N_RESAMPLES,
+        method="BCa",
+        random_state=np.random.default_rng(seed),
+    )
+    lo, hi = result.confidence_interval
+    if not (np.isfinite(lo) and np.isfinite(hi)):  # BCa undefined (e.g. one sample constant): percentile
+        wide = expanded_level(level, min(len(d) for d in data))
+        lo, hi = np.nanquantile(result.bootstrap_distribution, [(1 - wide) / 2, (1 + wide) / 2])
+    return float(lo), float(hi)
+
+
+def expanded_level(level: float, n: int) -> float:
+    """The bootstrap level that gives ``level`` coverage for a mean of ``n`` values (Hesterberg 2015).
+
+    ``1 - 2 * (1 - Phi(sqrt(n / (n - 1)) * t_{n-1}((1 + level) / 2)))``; it tends to ``level`` as n grows.
+    """
+    if n < 2:
+        return level
+    quantile = sps.t.ppf((1 + level) / 2, n - 1) * np.sqrt(n / (n - 1))
+    return float(1 - 2 * sps.norm.sf(quantile))
+
+
+def _sample(values, name: str) -> np.ndarray:
     values = np.asarray(values, dtype=float)
     if values.ndim != 1 or len(values) == 0:
-        raise ValueError(f"need a non-empty 1-D sample, got shape {values.shape}")
-    if len(values) == 1 or np.all(values == values[0]):
-        return float(values[0]), float(values[0])
-    idx = rng.integers(0, len(values), size=(n_boot, len(values)))
-    means = values[idx].mean(axis=1)
-    alpha = (1 - level) / 2
-    lo, hi = np.quantile(means, [alpha, 1 - alpha])
-    return float(lo), float(hi)
+        raise ValueError(f"{name}: need a non-empty 1-D sample, got shape {values.shape}")
+    if not np.isfinite(values).all():
+        raise ValueError(f"{name}: non-finite values must be resolved before an interval is taken")
+    return values
 
 
-def bootstrap_contrast_ci(
-    treatment: np.ndarray,
-    baseline: np.ndarray,
-    op,
-    rng: np.random.Generator,
-    level: float = 0.95,
-    n_boot: int = 4000,
-) -> tuple[float, float]:
-    """Percentile bootstrap interval of ``op(mean(treatment), mean(baseline))``.
+def _mean(x, axis=-1):
+    return np.mean(x, axis=axis)
 
-    The two samples come from different networks, so they are resampled independently.
-    """
-    t, b = np.asarray(treatment, float), np.asarray(baseline, float)
-    t_means = t[rng.integers(0, len(t), size=(n_boot, len(t)))].mean(axis=1)
-    b_means = b[rng.integers(0, len(b), size=(n_boot, len(b)))].mean(axis=1)
+
+def estimate(values: np.ndarray, baseline: np.ndarray | None = None, op: str = "difference") -> float:
+    """The point estimate that :func:`interval` brackets: a mean, or a contrast of two means."""
+    mean = float(np.mean(values))
+    if baseline is None:
+        return mean
     with np.errstate(divide="ignore", invalid="ignore"):
-        stat = op(t_means, b_means)
-    alpha = (1 - level) / 2
-    lo, hi = np.nanquantile(stat, [alpha, 1 - alpha])
-    return float(lo), float(hi)
+        return float(OPS[op](mean, float(np.mean(baseline))))
 
 
-def side_of(ci: Sequence[float], direction: str, threshold: float) -> str:
-    """Verdict of one interval against ``metric <direction> threshold``."""
+def side_of(ci: Sequence[float], compare: str, threshold) -> str:
+    """Verdict of one interval against ``metric <compare> threshold``.
+
+    ``threshold`` is a number for ``>`` and ``<``, and a band ``[low, high]`` for ``within``.
+    """
     lo, hi = ci
-    if direction == ">":
+    if compare == ">":
         return "supported" if lo > threshold else "refuted" if hi < threshold else "inconclusive"
-    if direction == "<":
+    if compare == "<":
         return "supported" if hi < threshold else "refuted" if lo > threshold else "inconclusive"
-    raise ValueError(f"direction must be one of {sorted(DIRECTIONS)}, got {direction!r}")
+    if compare == "within":
+        low, high = threshold
+        if low < lo and hi < high:
+            return "supported"
+        return "refuted" if hi < low or lo > high else "inconclusive"
+    raise ValueError(f"compare must be one of {sorted(DIRECTIONS)}, got {compare!r}")
+
+
+def holm_step_down(tests: Sequence[tuple[Callable[[float], tuple[float, float]], str, object]]) -> list[dict]:
+    """Holm's step-down over interval tests; one ``{verdict, ci, level}`` per condition.
+
+    ``tests[i] = (interval, compare, threshold)``: ``interval(level)`` returns condition i's
+    interval at ``level``, judged by :func:`side_of`. A condition stays ``inconclusive`` (with
+    its interval at the last level tried) when it never decides.
+    """
+    results: list[dict | None] = [None] * len(tests)
+    undecided = list(range(len(tests)))
+    while undecided:
+        level = 1 - ALPHA / len(undecided)
+        trial = {i: tests[i][0](level) for i in undecided}
+        verdicts = {i: side_of(trial[i], *tests[i][1:]) for i in undecided}
+        decided = [i for i in undecided if verdicts[i] != "inconclusive"]
+        for i in undecided:
+            results[i] = {"verdict": verdicts[i], "ci": trial[i], "level": level}
+        if not decided:
+            break
+        undecided = [i for i in undecided if i not in decided]
+    return results
 
 
 def combine(verdicts: Sequence[str]) -> str:
-    """Overall verdict of several conditions (see the module docstring)."""
+    """A claim's label from its judged conditions' verdicts.
+
+    ``supported`` / ``refuted`` when every condition agrees; ``mixed`` when some are supported and
+    some refuted; ``partly supported`` (``partly refuted``) when some are supported (refuted) and
+    the rest inconclusive; ``inconclusive`` when none decided.
+    """
     kinds = set(verdicts)
-    if len(kinds) == 1:
-        return verdicts[0]
+    if not kinds or kinds == {"inconclusive"}:
+        return "inconclusive"
     if {"supported", "refuted"} <= kinds:
         return "mixed"
-    return "inconclusive"
+    decided = "supported" if "supported" in kinds else "refuted"
+    return decided if kinds == {decided} else f"partly {decided}"
 
 
 def boundary(summaries: Sequence[dict]) -> str:
-    """Where a split claim holds and where it fails, e.g. ``"supported at depth=5, depth=10; refuted at depth=2"``."""
+    """Where a claim holds and where it fails, e.g. ``"supported at depth=5; refuted at depth=2"``."""
     parts = []
     for verdict in ("supported", "refuted", "inconclusive"):
         conditions = [s["condition"] for s in summaries if s["verdict"] == verdict]

@@ -16,7 +16,6 @@ from actlab.experiments.single_neuron import (
     net_output,
     normal_quantiles,
     set_params,
-    wilson,
 )
 from actlab.register import RegisterError, resolve
 from actlab.seeding import Seeds
@@ -146,14 +145,28 @@ def test_metrics_nan_when_diverged():
         exp.metric("nope", cell)
 
 
-def test_wilson_interval():
-    lo, hi = wilson(0, 48)
-    assert lo == pytest.approx(0, abs=1e-12) and 0.05 < hi < 0.1
-    lo, hi = wilson(24, 48)
-    assert lo < 0.5 < hi and hi - 0.5 == pytest.approx(0.5 - lo)
+def test_failure_rate_interval_is_exact_binomial():
+    """The rate panel's bars: exact Clopper-Pearson intervals, diverged (NaN) runs dropped."""
+    from actlab import plotting
+
+    rate, lo, hi = plotting.mean_interval(np.zeros(48), binary=True)
+    assert rate == 0 and lo == 0 and hi == pytest.approx(1 - 0.025 ** (1 / 48))
+    rate, lo, hi = plotting.mean_interval(np.r_[np.zeros(24), np.ones(24), np.nan], binary=True)
+    assert rate == 0.5 and lo < 0.5 < hi and hi - 0.5 == pytest.approx(0.5 - lo)
+    assert np.isnan(plotting.mean_interval(np.full(3, np.nan), binary=True)).all()
 
 
-def _claim(**decision):
+RULE = {
+    "metric": "failure",
+    "split_by": ["model", "lr"],
+    "compare": ">",
+    "threshold": 0.25,
+    "headline": {"model": "weight", "lr": 0.01},
+}
+
+
+def _claim(decision):
+    """A register entry; ``decision`` is the complete rule (the tests pass ``preregistered(RULE)``)."""
     return {
         "id": "relu-learns-relu",
         "group": "D",
@@ -163,23 +176,23 @@ def _claim(**decision):
         "seeds": 6,
         "params": {k: v for k, v in BASE.items() if k not in ("model", "lr")} | {"epochs": 5, "shared_batches": True},
         "grid": {"model": ["weight-bias", "weight"], "lr": [1.0, 0.01]},
-        "decision": {"metric": "failure", "split_by": ["model", "lr"], "compare": ">", "threshold": 0.25, **decision},
+        "decision": decision,
     }
 
 
-def test_register_checks():
-    bad = _claim()
+def test_register_checks(preregistered):
+    bad = _claim(preregistered(RULE))
     bad["params"]["snapshot_every"] = 7
     with pytest.raises(RegisterError, match="snapshot_every"):
         resolve({"claims": [bad]}, {"002": {"file": "002.txt"}}, "full")
-    bad = _claim()
+    bad = _claim(preregistered(RULE))
     bad["grid"]["model"] = ["weights"]
     with pytest.raises(RegisterError, match="model"):
         resolve({"claims": [bad]}, {"002": {"file": "002.txt"}}, "full")
 
 
-def test_judge_and_figure(tmp_path):
-    (claim,) = resolve({"claims": [_claim()]}, {"002": {"file": "002.txt"}}, "full")
+def test_judge_and_figure(tmp_path, preregistered):
+    (claim,) = resolve({"claims": [_claim(preregistered(RULE))]}, {"002": {"file": "002.txt"}}, "full")
     exp = EXPERIMENTS["single_neuron"]
     cells = [
         Cell(cid, spec["setting"], spec["params"], exp.run(spec["params"], Seeds(6, key=("test", cid)), {}))

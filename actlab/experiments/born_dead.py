@@ -88,6 +88,7 @@ class BornDead(Experiment):
         "born_dead_minus_formula": "born dead (0/1) minus 1 - (1 - 2^-N)^depth; its mean is the measured rate "
         "minus the formula",
     }
+    binary_metrics = frozenset({"born_dead", "born_dead_contrast", "dead_at_one_input"})
 
     def check(self, params):
         super().check(params)
@@ -168,15 +169,26 @@ class BornDead(Experiment):
         ax = axes[-1]
         n = len(cells[0].result.arrays["born_dead"])
         for i, width in enumerate(widths):
-            rates = maps["measured"][i]
-            err = 1.96 * np.sqrt(rates * (1 - rates) / n)
-            line = ax.errorbar(depths, rates, yerr=err, marker="o", markersize=3, capsize=2, label=f"N = {width}")
+            rates, los, his = np.array(
+                [plotting.mean_interval(c.result.arrays["born_dead"][:, i], binary=True) for c in cells]
+            ).T
+            line = ax.errorbar(
+                depths,
+                rates,
+                yerr=plotting.yerr(rates, los, his),
+                marker="o",
+                markersize=3,
+                capsize=2,
+                label=f"N = {width}",
+            )
             color = line[0].get_color()
             ax.plot(depths, maps["formula"][i], color=color, linestyle="--", linewidth=1)
         threshold = claim["decision"]["threshold"]
         ax.axhline(threshold, color="black", linestyle=":", linewidth=1)
         style = [
-            plotting.plt.Line2D([], [], color="gray", marker="o", label=f"measured, {names['init']} (95% CI)"),
+            plotting.plt.Line2D(
+                [], [], color="gray", marker="o", label=f"measured, {names['init']} (95% CI (exact binomial))"
+            ),
             plotting.plt.Line2D([], [], color="gray", linestyle="--", label="formula 1 - (1 - 2^-N)^depth"),
             plotting.plt.Line2D([], [], color="black", linestyle=":", label=f"decision threshold {threshold}"),
         ]
@@ -198,7 +210,7 @@ class BornDead(Experiment):
             f"{names['init']}, Lu et al.'s expression 1 - (1 - 2^-N)^depth (the exact probability that some "
             "hidden layer is all zero at one input, hence an upper bound over a domain)"
             + (f", and measured with {names['contrast_init']} (Lu et al.'s remedy)" if "contrast_init" in names else "")
-            + ". Bottom right: the measured rates and the formula against depth, with 95% binomial intervals."
+            + ". Bottom right: the measured rates and the formula against depth, with 95% CI (exact binomial)."
         )
 
 

@@ -166,7 +166,7 @@ class ConvergenceSpeed(Experiment):
         ax_tune.set_xticks(grid_values, [f"{v:g}" for v in grid_values])
         ax_tune.minorticks_off()
         ax_tune.set_xlabel(f"{tune_axis} (SGD learning rate, log scale)")
-        ax_tune.set_ylabel(f"epochs to training error <= {target:g} (mean, 95% CI)")
+        ax_tune.set_ylabel(f"epochs to training error <= {target:g}\n(mean, 95% CI (BCa bootstrap))")
         ax_tune.set_title(f"tuning: star = the {tune_axis} picked by the decision rule")
         ax_tune.legend(fontsize=7)
         plotting.save(fig, path)
@@ -174,7 +174,7 @@ class ConvergenceSpeed(Experiment):
             f"Left: training error on the whole training split after each epoch of SGD, for each "
             f"activation at its tuned {tune_axis} (the decision rule's pick) "
             f"(median over seeds with the 25-75% band; log scale, a zero error is drawn at 1/(2N)). "
-            f"Right: mean epochs to reach error {target:g} against {tune_axis} with 95% CIs; runs that "
+            f"Right: mean epochs to reach error {target:g} against {tune_axis} with 95% CI (BCa bootstrap); runs that "
             f"never reach it within {epochs} epochs count as {epochs + 1}; stars mark the tuned values. "
             f"For scale: Krizhevsky et al. 2012 (Fig. 1) report a tanh/ReLU ratio of about 6 on CIFAR-10."
         )

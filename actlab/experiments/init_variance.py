@@ -40,7 +40,6 @@ from actlab.activations import get_activation
 from actlab.experiments.base import SPEC, CellResult, Experiment, _check_spec
 from actlab.initializers import get_initializer
 from actlab.network import MLP
-from actlab.stats import bootstrap_ci
 from actlab.training import ArrayData, train
 
 INIT_CHOICES = ("matched", "mismatched")
@@ -85,6 +84,7 @@ class InitVariance(Experiment):
         "train_accuracy": "accuracy on the probe batch of training inputs after training (NaN if diverged)",
         "diverged": "1 if the loss or a parameter became non-finite during training, else 0",
     }
+    binary_metrics = frozenset({"diverged"})
 
     def check(self, params):
         super().check({**params, "init": params[params["init"]]})
@@ -189,19 +189,19 @@ class InitVariance(Experiment):
         ax = axes[2]
         x = np.arange(len(series))
         for offset, which in ((-0.2, "matched"), (0.2, "mismatched")):
-            means, errs = [], []
-            for by_init in series.values():
-                acc = self.metric("train_accuracy", by_init[which]) if which in by_init else np.array([np.nan])
-                acc = acc[np.isfinite(acc)]
-                lo, hi = bootstrap_ci(acc, np.random.default_rng(0)) if len(acc) else (np.nan, np.nan)
-                mean = acc.mean() if len(acc) else np.nan
-                means.append(mean)
-                errs.append([mean - lo, hi - mean])
+            means, los, his = np.array(
+                [
+                    plotting.mean_interval(self.metric("train_accuracy", by_init[which]))
+                    if which in by_init
+                    else (np.nan, np.nan, np.nan)
+                    for by_init in series.values()
+                ]
+            ).T
             ax.bar(
                 x + offset,
                 np.nan_to_num(means),
                 width=0.4,
-                yerr=np.nan_to_num(np.array(errs).T),
+                yerr=plotting.yerr(means, los, his),
                 capsize=3,
                 hatch="//" if which == "mismatched" else None,
                 color=[colors[label] for label in series],
@@ -220,7 +220,7 @@ class InitVariance(Experiment):
         ]
         ax.set_xticks(x, list(series), fontsize=7)
         ax.set_ylim(0, 1)
-        ax.set_ylabel(f"train accuracy after {cells[0].params['epochs']} epochs (mean, 95% CI)")
+        ax.set_ylabel(f"train accuracy after {cells[0].params['epochs']} epochs\n(mean, 95% CI (BCa bootstrap))")
         ax.set_title("does it still train?")
         ax.legend(handles=handles, fontsize=7)
         plotting.save(fig, path)

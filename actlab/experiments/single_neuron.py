@@ -201,6 +201,7 @@ class SingleNeuron(Experiment):
         "excess_loss": "final expected MSE minus the lowest expected MSE of the run started at the target's parameters",
         "backwards_start": "1 if the random start has w < 0 (the unit points away from the target), else 0",
     }
+    binary_metrics = frozenset({"failure", "backwards_start"})
 
     def check(self, params):
         super().check(params)
@@ -298,7 +299,7 @@ class SingleNeuron(Experiment):
             "succeed (blue) and fail (red); circles mark starts, crosses ends. (d) Output-layer model: "
             "outcome of each random start by the signs of its input weight w and output weight v. (e-g) "
             "Failure rate (final expected loss more than fail_margin above a run started at the target's "
-            "own parameters) with 95% Wilson intervals vs learning rate, per activation and model; the "
+            "own parameters) with 95% CI (exact binomial) vs learning rate, per activation and model; the "
             f"dotted line is the decision threshold; {diverged} runs that diverged (NaN or inf) are left out. "
             "(h) Final excess loss of every run. Measured mechanism: " + " ".join(n for n in notes if n)
         )
@@ -478,18 +479,10 @@ def _median(values: np.ndarray) -> str:
     return f"{np.median(values):.3f}" if len(values) else "n/a"
 
 
-def wilson(k: float, n: int, z: float = 1.96) -> tuple[float, float]:
-    """Wilson score interval of a binomial proportion ``k / n`` (Wilson 1927)."""
-    if n == 0:
-        return np.nan, np.nan
-    p = k / n
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return centre - half, centre + half
-
-
 def _rate_panel(exp: SingleNeuron, ax, cells: list[Cell], model: str, threshold: float) -> None:
     """(e-g): failure rate vs learning rate, one line per activation."""
+    from actlab import plotting  # matplotlib: loaded by figure() already
+
     series = {}
     for c in cells:
         series.setdefault(_act_label(c), []).append(c)
@@ -497,22 +490,21 @@ def _rate_panel(exp: SingleNeuron, ax, cells: list[Cell], model: str, threshold:
         members.sort(key=lambda c: c.params["lr"])
         shift = 10 ** (0.04 * (k - (len(series) - 1) / 2))  # side by side, so equal rates stay visible
         lrs = np.array([c.params["lr"] for c in members]) * shift
-        rates, lo, hi = [], [], []
-        for c in members:
-            f = exp.metric("failure", c)
-            f = f[np.isfinite(f)]
-            rates.append(f.mean() if len(f) else np.nan)
-            if not len(f):
+        rates, lo, hi = (
+            np.array([plotting.mean_interval(exp.metric("failure", c), binary=True) for c in members]).reshape(-1, 3).T
+        )
+        for c, rate in zip(members, rates, strict=True):
+            if np.isnan(rate):
                 ax.annotate(f"{label}: all diverged", (c.params["lr"], 0.5), ha="right", fontsize=7, rotation=90)
-            ci = wilson(f.sum(), len(f))
-            lo.append(max(rates[-1] - ci[0], 0.0))
-            hi.append(max(ci[1] - rates[-1], 0.0))
-        ax.errorbar(lrs, rates, yerr=[lo, hi], marker="o", markersize=4, capsize=3, label=label)
-    ax.axhline(threshold, color="black", linestyle=":", linewidth=1, label=f"decision threshold {threshold:g}")
+        ax.errorbar(lrs, rates, yerr=plotting.yerr(rates, lo, hi), marker="o", markersize=4, capsize=3, label=label)
+    band = threshold if isinstance(threshold, list) else [threshold]
+    for k, edge in enumerate(band):
+        label = f"judged band [{band[0]:g}, {band[1]:g}]" if len(band) == 2 else f"decision threshold {edge:g}"
+        ax.axhline(edge, color="black", linestyle=":", linewidth=1, label=label if k == 0 else None)
     ax.set_xscale("log")
     ax.set_ylim(-0.05, 1.05)
     ax.set_xlabel("learning rate (plain SGD; series shifted sideways)")
-    ax.set_ylabel("failure rate over random starts (95% Wilson CI)")
+    ax.set_ylabel("failure rate over random starts\n(95% CI (exact binomial))")
     ax.set_title(f"({'efg'[MODELS.index(model)]}) model {model}")
     ax.legend(title="activation", fontsize=7)
 
