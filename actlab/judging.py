@@ -1,21 +1,32 @@
 """Turn a claim's trained cells into its verdict, following the preregistered decision rule.
 
-The rule (``decision`` in the register) is applied in this order:
+The rule (``decision`` in the register) groups cells into *conditions*:
 
-1. ``where``: keep the cells whose settings match (a value or a list of values per grid axis);
+1. ``where``: the cells inside the claim's scope (a value or a list of values per grid axis);
+   ``control.where`` and ``context.where`` select the negative control's and the context's cells,
+   which the same rule turns into conditions of their own;
 2. ``tune``: within each group of the other axes keep the value of ``tune.over`` whose mean
-   metric is best (``pick: min`` or ``max``) - e.g. a learning rate tuned per activation;
+   metric is best (``pick: min`` or ``max``), measured on the first ``tune.seeds`` seeds only,
+   which are then left out of the comparison (tuning and comparing on disjoint seeds);
 3. ``contrast``: compare ``treatment`` cells with the ``baseline`` cell of axis ``over``
-   (``op``: ``difference`` or ``ratio`` of the seed means, bootstrapped independently);
-4. ``split_by``: one condition per value of these axes, so the verdict can be ``mixed``.
+   (``op``: ``difference`` or ``ratio`` of the seed means);
+4. ``split_by``: one condition per value of these axes.
 
-Each condition's estimate and 95% interval are checked against ``compare`` / ``threshold`` by
-:mod:`actlab.stats`.
+Every run counts: a seed whose net diverged (see :meth:`Experiment.diverged`) is counted as the
+claim's ``diverged`` rule says (a stated value, the worst value seen, or excluded for a stated
+reason), and a condition with fewer than ``min_n`` usable seeds is ``inconclusive``, with the reason.
+
+An empirical claim's judged conditions are decided by :func:`actlab.stats.holm_step_down` and
+combined by :func:`actlab.stats.combine`; its negative control must come out ``refuted`` by the
+same rule, or the claim's label is ``inconclusive`` (the rule could not have failed). A check
+(``kind: check``) is ``verified`` when the worst value over every seed of every judged condition
+lies on the claimed side, else ``violated``: no interval, since nothing in it is random.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -24,146 +35,370 @@ from actlab import stats
 from actlab.experiments.base import Cell, Experiment
 from actlab.seeding import key_to_ints
 
-OPS = {"difference": lambda t, b: t - b, "ratio": lambda t, b: t / b}
+ROLES = ("judged", "control", "context")
+DEFAULT_MIN_N = 10
 
 
-def _matches(params: dict, where: dict) -> bool:
-    for key, wanted in where.items():
-        allowed = [str(w) for w in (wanted if isinstance(wanted, list) else [wanted])]
-        if str(params[key]) not in allowed:
-            return False
-    return True
+class DecisionError(ValueError):
+    """A decision rule that does not fit the claim's grid; the message names the key."""
 
 
-def _group_key(params: dict, axes: list[str], drop: set[str]) -> tuple:
-    return tuple((a, params[a]) for a in axes if a not in drop)
+@dataclass
+class Planned:
+    """A condition before any metric is read: its label, role and candidate cells.
 
-
-def conditions(claim: dict, cells: list[Cell], experiment: Experiment) -> list[dict[str, Any]]:
-    """Apply the decision rule; returns one dict per condition with the per-seed samples.
-
-    Each dict has ``label``, ``setting`` (axis -> value), ``values`` (per-seed metric of the
-    treatment) and, for a contrast, ``baseline`` values and the ``op``.
+    ``treatment`` (and ``baseline``, for a contrast) hold more than one cell only when the rule
+    tunes an axis: the candidates differ in ``tune.over`` alone.
     """
-    decision = claim["decision"]
-    axes = list(claim.get("grid", {}) or {})
-    chosen = [c for c in cells if _matches(c.setting, decision.get("where") or {})]
-    values = {c.id: experiment.metric(decision["metric"], c) for c in chosen}
 
-    tune = decision.get("tune")
-    if tune:
-        groups = defaultdict(list)
-        for c in chosen:
-            groups[_group_key(c.setting, axes, {tune["over"]})].append(c)
-        pick = np.nanargmin if tune.get("pick", "min") == "min" else np.nanargmax
-        chosen = []
-        for group in groups.values():
-            means = [np.nanmean(values[c.id]) if np.isfinite(values[c.id]).any() else np.nan for c in group]
-            chosen.append(group[int(pick(means))] if np.isfinite(means).any() else group[0])
+    label: str
+    role: str
+    setting: dict[str, str]
+    treatment: list[Cell]
+    baseline: list[Cell] = field(default_factory=list)
 
-    split = list(decision.get("split_by") or [])
-    contrast = decision.get("contrast")
-    out = []
-    if contrast:
-        over = contrast["over"]
-        treatments = contrast["treatment"] if isinstance(contrast["treatment"], list) else [contrast["treatment"]]
-        groups = defaultdict(dict)
-        for c in chosen:
-            groups[_group_key(c.setting, split, set())][c.setting[over]] = c
-        for key, members in groups.items():
-            base = members[str(contrast["baseline"])]
-            for treatment in treatments:
-                t = members[str(treatment)]
-                setting = {**dict(key), over: f"{treatment} vs {contrast['baseline']}"}
-                out.append(
-                    {
-                        "label": _label(setting),
-                        "setting": _setting(setting, t, base, tune),
-                        "values": values[t.id],
-                        "baseline": values[base.id],
-                        "op": contrast.get("op", "difference"),
-                    }
-                )
-        return out
-    groups = defaultdict(list)
-    for c in chosen:
-        groups[_group_key(c.setting, split, set())].append(c)
-    for key, members in groups.items():
-        if len(members) != 1:
-            ids = ", ".join(m.id for m in members)
-            raise ValueError(f"decision leaves several cells per condition ({ids}); add where/split_by/tune")
-        setting = dict(key)
-        out.append(
-            {
-                "label": _label(setting) or "all",
-                "setting": _setting(setting, members[0], None, tune),
-                "values": values[members[0].id],
-            }
-        )
-    return out
+
+def _as_list(value) -> list:
+    return value if isinstance(value, list) else [value]
+
+
+def _matches(setting: dict, where: dict | list[dict]) -> bool:
+    """Whether a cell's setting passes a filter: a mapping, or a list of mappings (any of them)."""
+    return any(
+        all(str(setting[key]) in [str(w) for w in _as_list(wanted)] for key, wanted in one.items())
+        for one in _as_list(where)
+    )
 
 
 def _label(setting: dict) -> str:
-    return ", ".join(f"{k}={v}" for k, v in setting.items())
+    return ", ".join(f"{k}={v}" for k, v in setting.items()) or "all"
 
 
-def _setting(setting: dict, treatment: Cell, baseline: Cell | None, tune: dict | None) -> dict:
-    result = {k: v for k, v in setting.items()}
-    if tune:
-        result[f"tuned {tune['over']}"] = treatment.setting[tune["over"]]
-        if baseline is not None:
-            result[f"tuned {tune['over']} (baseline)"] = baseline.setting[tune["over"]]
-    return result
+def role_filters(decision: dict) -> dict[str, dict | None]:
+    """Role -> the ``where`` filter that selects its cells (``None``: the role is absent)."""
+    return {
+        "judged": decision.get("where") or {},
+        "control": (decision.get("control") or {}).get("where"),
+        "context": (decision.get("context") or {}).get("where"),
+    }
 
 
-def summarize(condition: dict, rng: np.random.Generator, compare: str, threshold: float) -> dict:
-    """Estimate, 95% interval and verdict of one condition (see :mod:`actlab.stats`)."""
-    t = np.asarray(condition["values"], float)
-    t = t[np.isfinite(t)]
-    base = condition.get("baseline")
-    summary = {"condition": condition["label"], "setting": condition["setting"]}
-    if base is None:
-        summary["n"] = int(len(t))
-        if len(t) == 0:
-            return {**summary, "estimate": None, "ci95": [None, None], "verdict": "inconclusive"}
-        estimate, ci = float(t.mean()), stats.bootstrap_ci(t, rng)
+def plan(claim: dict, cells: list[Cell]) -> list[Planned]:
+    """Group the claim's cells into conditions of every role; raises :class:`DecisionError`.
+
+    Needs only the cells' settings, so the register's validation runs it before any job.
+    """
+    decision = claim["decision"]
+    tune = (decision.get("tune") or {}).get("over")
+    contrast = decision.get("contrast")
+    split = list(decision.get("split_by") or [])
+    planned = []
+    for role, where in role_filters(decision).items():
+        if where is None:
+            continue
+        chosen = [c for c in cells if _matches(c.setting, where)]
+        if not chosen and role != "context":  # a profile's smaller grid may leave no context
+            raise DecisionError(f"decision: the {role} filter {where} selects no cell")
+        groups: dict[tuple, dict[str, list[Cell]]] = defaultdict(lambda: defaultdict(list))
+        for c in chosen:
+            side = str(c.setting[contrast["over"]]) if contrast else ""
+            groups[tuple((a, c.setting[a]) for a in split)][side].append(c)
+        for key, sides in groups.items():
+            for members in sides.values():
+                rest = {tuple((a, v) for a, v in m.setting.items() if a != tune) for m in members}
+                if len(rest) != 1:
+                    ids = ", ".join(m.id for m in members)
+                    raise DecisionError(
+                        f"decision: the {role} conditions leave several cells per condition ({ids}); "
+                        "add where, split_by or tune"
+                    )
+            if not contrast:
+                planned.append(Planned(_label(dict(key)), role, dict(key), sides[""]))
+                continue
+            baseline = str(contrast["baseline"])
+            for treatment in map(str, _as_list(contrast["treatment"])):
+                if treatment not in sides or baseline not in sides:
+                    continue  # this role's filter keeps only some sides of the contrast
+                setting = {**dict(key), contrast["over"]: f"{treatment} vs {baseline}"}
+                planned.append(Planned(_label(setting), role, setting, sides[treatment], sides[baseline]))
+    labels = [(p.role, p.label) for p in planned]
+    for role in ("judged", "control"):
+        if role_filters(decision)[role] is not None and not any(r == role for r, _ in labels):
+            raise DecisionError(f"decision: the {role} filter leaves no complete condition")
+    if len(set(labels)) != len(labels):
+        raise DecisionError("decision: two conditions share a label; grid labels must be unique")
+    return planned
+
+
+def headline(claim: dict, planned: list[Planned]) -> Planned:
+    """The preregistered headline: the one judged condition whose setting matches ``decision.headline``.
+
+    Under the quick profile, whose grids are subsets, a headline outside the grid falls back to
+    the last judged condition.
+    """
+    wanted = claim["decision"]["headline"]
+    judged = [p for p in planned if p.role == "judged"]
+    found = [p for p in judged if all(str(p.setting.get(k)) == str(v) for k, v in wanted.items())]
+    if not found and claim.get("profile") == "quick":
+        return judged[-1]
+    if len(found) != 1:
+        raise DecisionError(
+            f"decision.headline {wanted} matches {len(found)} judged conditions (must be exactly one); "
+            f"judged conditions: {'; '.join(p.label for p in judged)}"
+        )
+    return found[0]
+
+
+@dataclass
+class Samples:
+    """A cell's usable per-seed values after the divergence rule, with what was left out."""
+
+    values: np.ndarray
+    n_seeds: int
+    n_diverged: int
+    n_undefined: int
+
+
+def samples(
+    cell: Cell, experiment: Experiment, decision: dict, seeds: slice = slice(None), baseline: bool = False
+) -> Samples:
+    """The decision metric of ``cell`` over ``seeds``, every run accounted for.
+
+    Diverged seeds follow ``decision.diverged.count``: ``value`` (replaced by ``diverged.value``),
+    ``worst`` (replaced by the value of the cell's other seeds least favourable to the claim: the
+    smallest for ``>``, the largest for ``<``, and the reverse in a contrast's ``baseline``), ``exclude``, or
+    ``keep`` (the metric is untouched by the divergence, e.g. read at initialization).
+    A non-finite value of a seed that did not diverge means the metric is undefined for that
+    net (e.g. no dead unit to revive): it is left out and counted.
+    """
+    raw = np.asarray(experiment.metric(decision["metric"], cell), float)[seeds].copy()
+    flags = experiment.diverged(cell)
+    diverged = np.zeros(len(raw), bool) if flags is None else np.asarray(flags, bool)[seeds]
+    rule = decision.get("diverged") or {"count": "exclude"}
+    if rule["count"] == "keep":
+        diverged = np.zeros(len(raw), bool)
+    undefined = ~np.isfinite(raw) & ~diverged
+    keep = ~undefined
+    if rule["count"] == "value":
+        raw[diverged] = rule["value"]
+    elif rule["count"] == "worst":
+        ok = raw[~diverged & ~undefined]
+        low_is_worse = (decision["compare"] == ">") != baseline
+        worst = (np.min(ok) if low_is_worse else np.max(ok)) if len(ok) else np.nan
+        raw[diverged] = worst
+        keep &= np.isfinite(raw)
     else:
-        b = np.asarray(base, float)
-        b = b[np.isfinite(b)]
-        summary["n"] = [int(len(t)), int(len(b))]
-        if len(t) == 0 or len(b) == 0:
-            return {**summary, "estimate": None, "ci95": [None, None], "verdict": "inconclusive"}
-        op = OPS[condition["op"]]
-        estimate = float(op(t.mean(), b.mean()))
-        ci = stats.bootstrap_contrast_ci(t, b, op, rng)
-    summary.update(
-        {
-            "estimate": stats.round_sig(estimate),
-            "ci95": [stats.round_sig(ci[0]), stats.round_sig(ci[1])],
-            "verdict": stats.side_of(ci, compare, threshold),
-        }
-    )
-    return summary
+        keep &= ~diverged
+    return Samples(raw[keep], len(raw), int(diverged.sum()), int(undefined.sum()))
 
 
-def _headline(summaries: list[dict], wanted: dict) -> dict:
-    """The condition the report's one-line summary shows: ``decision.headline`` or the last one."""
-    for summary in summaries if wanted else []:
-        if all(str(summary["setting"].get(k)) == str(v) for k, v in wanted.items()):
-            return summary
-    return summaries[-1]
+def _tuned(candidates: list[Cell], experiment: Experiment, decision: dict) -> Cell:
+    tune = decision.get("tune")
+    if not tune or len(candidates) == 1:
+        return candidates[0]
+    seeds = slice(0, tune["seeds"]) if tune.get("seeds") else slice(None)
+    means = [
+        np.mean(s.values) if len(s.values) else np.nan
+        for s in (samples(c, experiment, decision, seeds) for c in candidates)
+    ]
+    if not np.isfinite(means).any():
+        return candidates[0]
+    pick = np.nanargmin if tune.get("pick", "min") == "min" else np.nanargmax
+    return candidates[int(pick(means))]
+
+
+def parts(decision: dict) -> list[dict]:
+    """The rule's parts: the decision itself, then one per ``also`` entry (its own metric, compare
+    and threshold, the same scope, grouping, divergence rule and control)."""
+    extra = [{**decision, **{k: a[k] for k in ("metric", "compare", "threshold")}} for a in decision.get("also") or []]
+    return [decision, *extra]
+
+
+def conditions(claim: dict, cells: list[Cell], experiment: Experiment) -> list[dict[str, Any]]:
+    """Apply the decision rule, every part of it; one dict per condition with its usable samples.
+
+    Each dict has ``label`` (prefixed by the metric for an ``also`` part), ``role``, ``metric``,
+    ``compare``, ``threshold``, ``setting`` (axis -> value, plus the tuned values), ``values``
+    (the treatment's usable per-seed values), ``counts`` and, for a contrast, ``baseline`` values
+    and ``op``.
+    """
+    planned = plan(claim, cells)
+    out = []
+    for k, decision in enumerate(parts(claim["decision"])):
+        prefix = f"{decision['metric']}: " if k else ""
+        for cond in _part_conditions(planned, decision, experiment):
+            cond["label"] = prefix + cond["label"]
+            out.append(cond)
+    return out
+
+
+def _part_conditions(planned: list[Planned], decision: dict, experiment: Experiment) -> list[dict[str, Any]]:
+    tune = decision.get("tune")
+    compared = slice(tune["seeds"], None) if tune and tune.get("seeds") else slice(None)
+    rule = {k: decision[k] for k in ("metric", "compare", "threshold")}
+    binary = decision["metric"] in experiment.binary_metrics
+    out = []
+    for p in planned:
+        t_cell = _tuned(p.treatment, experiment, decision)
+        t = samples(t_cell, experiment, decision, compared)
+        setting = dict(p.setting)
+        if tune:
+            setting[f"tuned {tune['over']}"] = t_cell.setting[tune["over"]]
+        cond = {"label": p.label, "role": p.role, **rule, "binary": binary, "setting": setting}
+        cond.update({"values": t.values, "counts": [t]})
+        if p.baseline:
+            b_cell = _tuned(p.baseline, experiment, decision)
+            b = samples(b_cell, experiment, decision, compared, baseline=True)
+            if tune:
+                setting[f"tuned {tune['over']} (baseline)"] = b_cell.setting[tune["over"]]
+            cond.update({"baseline": b.values, "op": decision["contrast"].get("op", "difference"), "counts": [t, b]})
+        out.append(cond)
+    return out
+
+
+def _shortfall(cond: dict, min_n: int) -> str | None:
+    """Why a condition cannot be judged (too few usable seeds), or None."""
+    for name, s in zip(("treatment", "baseline"), cond["counts"], strict=False):
+        if len(s.values) < min_n:
+            lost = []
+            if s.n_diverged:
+                lost.append(f"{s.n_diverged} diverged")
+            if s.n_undefined:
+                lost.append(f"{s.n_undefined} with the metric undefined")
+            which = f" ({name})" if len(cond["counts"]) == 2 else ""
+            return (
+                f"{len(s.values)} usable runs{which} of {s.n_seeds}"
+                + (f" ({', '.join(lost)})" if lost else "")
+                + f", fewer than the minimum {min_n}"
+            )
+    return None
+
+
+def _summary_base(cond: dict) -> dict:
+    counts = cond["counts"]
+    pick = (lambda f: [f(s) for s in counts]) if len(counts) == 2 else (lambda f: f(counts[0]))
+    return {
+        "condition": cond["label"],
+        "role": cond["role"],
+        "metric": cond["metric"],
+        "compare": cond["compare"],
+        "threshold": cond["threshold"],
+        "setting": cond["setting"],
+        "n": pick(lambda s: len(s.values)),
+        "n_seeds": pick(lambda s: s.n_seeds),
+        "n_diverged": pick(lambda s: s.n_diverged),
+        "n_undefined": pick(lambda s: s.n_undefined),
+    }
+
+
+def _interval_fn(cond: dict, seed: list):
+    def at(level: float) -> tuple[float, float]:
+        return stats.interval(
+            cond["values"],
+            binary=cond["binary"] and "baseline" not in cond,
+            baseline=cond.get("baseline"),
+            op=cond.get("op", "difference"),
+            level=level,
+            seed=key_to_ints(seed),
+        )
+
+    return at
+
+
+def judge_family(conds: list[dict], decision: dict, seed: list) -> list[dict]:
+    """Summaries of one role's conditions, decided together under Holm's step-down."""
+    min_n = decision.get("min_n", DEFAULT_MIN_N)
+    summaries, testable, tests = [], [], []
+    for cond in conds:
+        summary = _summary_base(cond)
+        reason = _shortfall(cond, min_n)
+        fn = _interval_fn(cond, [*seed, cond["label"]])
+        if len(cond["values"]) and len(cond.get("baseline", [0.0])):
+            est = stats.estimate(cond["values"], cond.get("baseline"), cond.get("op", "difference"))
+            summary.update({"estimate": stats.round_sig(est), "ci95": [stats.round_sig(x) for x in fn(0.95)]})
+        else:
+            summary.update({"estimate": None, "ci95": [None, None]})
+        if reason:
+            summary.update({"verdict": "inconclusive", "reason": reason, "decision_ci": [None, None]})
+            summary["decision_level"] = None
+        else:
+            testable.append(summary)
+            tests.append((fn, cond["compare"], cond["threshold"]))
+        summaries.append(summary)
+    for summary, result in zip(testable, stats.holm_step_down(tests), strict=True):
+        summary.update(
+            {
+                "verdict": result["verdict"],
+                "decision_ci": [stats.round_sig(x) for x in result["ci"]],
+                "decision_level": round(result["level"], 6),
+            }
+        )
+    return summaries
+
+
+def judge_check(conds: list[dict]) -> list[dict]:
+    """Summaries of a check's conditions: the worst value over every seed, no interval."""
+    summaries = []
+    for cond in conds:
+        summary = _summary_base(cond)
+        values = cond["values"]
+        counts = cond["counts"][0]
+        if counts.n_diverged or not len(values):
+            worst, verdict = None, "violated"
+            summary["reason"] = f"{counts.n_diverged} of {counts.n_seeds} runs diverged, {len(values)} measured"
+        else:
+            worst = float(np.max(values) if cond["compare"] == "<" else np.min(values))
+            verdict = (
+                "verified"
+                if stats.side_of((worst, worst), cond["compare"], cond["threshold"]) == "supported"
+                else "violated"
+            )
+        estimate = None if worst is None else stats.round_sig(worst)
+        summary.update({"estimate": estimate, "ci95": [None, None], "verdict": verdict})
+        summaries.append(summary)
+    return summaries
 
 
 def judge(claim: dict, cells: list[Cell], experiment: Experiment, global_seed: int) -> dict:
     """The verdict dictionary of a claim (the contract read by tracking and the report)."""
     decision = claim["decision"]
-    rng = np.random.default_rng(key_to_ints([global_seed, "judge", claim["id"]]))
+    kind = claim.get("kind", "claim")
     conds = conditions(claim, cells, experiment)
-    summaries = [summarize(c, rng, decision["compare"], decision["threshold"]) for c in conds]
-    verdict = stats.combine([s["verdict"] for s in summaries])
-    headline = _headline(summaries, decision.get("headline") or {})
+    binary = decision["metric"] in experiment.binary_metrics
+    by_role = {role: [c for c in conds if c["role"] == role] for role in ROLES}
+    summaries: list[dict] = []
+    for role in ROLES:
+        if not by_role[role]:
+            continue
+        if kind == "check":
+            summaries += judge_check(by_role[role])
+        else:
+            summaries += judge_family(by_role[role], decision, [global_seed, "judge", claim["id"], role])
+    judged = [s for s in summaries if s["role"] == "judged"]
+    controls = [s for s in summaries if s["role"] == "control"]
+    if kind == "check":
+        verdict = "verified" if all(s["verdict"] == "verified" for s in judged) else "violated"
+        control_verdict = "violated" if all(s["verdict"] == "violated" for s in controls) else "verified"
+        must, worst = "violated", [s["estimate"] for s in judged]
+        estimate = None if None in worst else (max(worst) if decision["compare"] == "<" else min(worst))
+        head = {"condition": "all judged conditions", "estimate": estimate, "ci95": [None, None]}
+    else:
+        verdict = stats.combine([s["verdict"] for s in judged])
+        control_verdict = stats.combine([s["verdict"] for s in controls])
+        must = "refuted"
+        head_label = headline(claim, plan(claim, cells)).label
+        head = next(s for s in judged if s["condition"] == head_label)
+    reason = None
+    if controls and control_verdict != must:
+        failed = ", ".join(f"{s['condition']} ({s['verdict']})" for s in controls if s["verdict"] != must)
+        reason = (
+            f"the negative control did not come out {must} ({failed}), so this rule could not be shown to "
+            f"fail; the judged conditions alone would give '{verdict}'"
+        )
+        verdict = "inconclusive"
     result = {
         "claim": claim["id"],
+        "kind": kind,
         "statement": claim["statement"].strip(),
         "source": claim["source_files"],
         "group": claim.get("group"),
@@ -172,16 +407,33 @@ def judge(claim: dict, cells: list[Cell], experiment: Experiment, global_seed: i
         "metric": decision["metric"],
         "metric_meaning": experiment.metrics[decision["metric"]],
         "compare": decision["compare"],
-        "estimate": headline["estimate"],
-        "ci95": headline["ci95"],
-        "headline_condition": headline["condition"],
         "threshold": decision["threshold"],
+        "estimate": head["estimate"],
+        "ci95": head["ci95"],
+        "decision_ci": head.get("decision_ci", [None, None]),
+        "decision_level": head.get("decision_level"),
+        "headline_condition": head["condition"],
         "n_seeds": claim["seeds"],
-        "ci_method": "percentile bootstrap over seeds, 4000 resamples, 95%",
+        "n_used": head.get("n"),
+        "ci_method": (
+            "worst value over every seed (a check: no interval)"
+            if kind == "check"
+            else (
+                "exact Clopper-Pearson interval of the proportion"
+                if binary
+                else "BCa bootstrap over seeds (10,000 resamples, at the expanded level of Hesterberg 2015)"
+            )
+            + "; verdicts use Holm's step-down across the judged conditions (family-wise 95%)"
+        ),
         "decision": decision,
+        "amendments": claim.get("amendments", []),
         "conditions": summaries,
         "cells": [c.id for c in cells],
     }
-    if verdict == "mixed":
-        result["boundary"] = stats.boundary(summaries)
+    if reason:
+        result["reason"] = reason
+    if controls:
+        result["control_verdict"] = control_verdict
+    if verdict in ("mixed", "partly supported", "partly refuted"):
+        result["boundary"] = stats.boundary(judged)
     return result

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import itertools
+import math
 import re
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,8 @@ from typing import Any
 import jsonschema
 import yaml
 
-from actlab.experiments import EXPERIMENTS
+from actlab import judging
+from actlab.experiments import EXPERIMENTS, Cell
 
 CELL_ID = re.compile(r"^[A-Za-z0-9.+\-_]+$")
 
@@ -41,9 +43,10 @@ def profile_view(claim: dict, profile: str) -> dict:
     """The claim as run under ``profile``: "full" as written, "quick" with its ``quick`` overrides.
 
     ``quick.seeds`` replaces ``seeds``, ``quick.params`` is merged into ``params`` and each axis of
-    ``quick.grid`` replaces that axis of ``grid``.
+    ``quick.grid`` replaces that axis of ``grid``. The view records its ``profile``.
     """
     view = copy.deepcopy(claim)
+    view["profile"] = profile
     overrides = view.pop("quick", {}) or {}
     if profile == "quick":
         view["seeds"] = overrides.get("seeds", view["seeds"])
@@ -101,10 +104,10 @@ def check_register(register: dict, sources: dict, profile: str = "full") -> None
                 f"valid types: {', '.join(sorted(EXPERIMENTS))}"
             )
         for prof in ("full", "quick"):
-            _check_claim(profile_view(raw, prof), f"{where} [{prof} profile]")
+            _check_claim(profile_view(raw, prof), f"{where} [{prof} profile]", prof)
 
 
-def _check_claim(claim: dict, where: str) -> None:
+def _check_claim(claim: dict, where: str, profile: str) -> None:
     experiment = EXPERIMENTS[claim["experiment"]]
     cells = expand_cells(claim)
     for cell_id, cell in cells.items():
@@ -120,36 +123,102 @@ def _check_claim(claim: dict, where: str) -> None:
             experiment.check(params)
         except ValueError as err:
             raise RegisterError(f"{where}.params.{err} (cell {cell_id})") from None
-    _check_decision(claim, experiment, where)
+    _check_decision(claim, experiment, where, profile)
 
 
-def _check_decision(claim: dict, experiment, where: str) -> None:
+def _check_decision(claim: dict, experiment, where: str, profile: str) -> None:
     decision = claim["decision"]
+    _check_rule(claim, experiment, f"{where}.decision", profile)
     grid = claim.get("grid", {}) or {}
     labels = {axis: [slug(v) for v in values] for axis, values in grid.items()}
-    if decision["metric"] not in experiment.metrics:
-        raise RegisterError(
-            f"{where}.decision.metric: {decision['metric']!r} is not a metric of {experiment.name}; "
-            f"valid metrics: {', '.join(sorted(experiment.metrics))}"
-        )
-    keys = [*(decision.get("where") or {}), *(decision.get("headline") or {}), *(decision.get("split_by") or [])]
+    for k, part in enumerate(judging.parts(decision)):
+        if part["metric"] not in experiment.metrics:
+            key = f"also[{k - 1}].metric" if k else "metric"
+            raise RegisterError(
+                f"{where}.decision.{key}: {part['metric']!r} is not a metric of {experiment.name}; "
+                f"valid metrics: {', '.join(sorted(experiment.metrics))}"
+            )
+    filters = [
+        decision.get("where") or {},
+        *((decision.get(k) or {}).get("where") or {} for k in ("control", "context")),
+    ]
+    filters = [f if isinstance(f, list) else [f] for f in filters]
+    keys = [
+        *(k for f in filters for one in f for k in one),
+        *(decision.get("headline") or {}),
+        *(decision.get("split_by") or []),
+    ]
     for part in ("tune", "contrast"):
         if decision.get(part):
             keys.append(decision[part]["over"])
     for key in keys:
         if key not in grid:
             raise RegisterError(f"{where}.decision: {key!r} is not a grid axis; axes: {', '.join(grid) or 'none'}")
-    for key, wanted in (decision.get("where") or {}).items():
-        for value in wanted if isinstance(wanted, list) else [wanted]:
-            if str(value) not in labels[key]:
-                raise RegisterError(f"{where}.decision.where.{key}: {value!r} is not among {labels[key]}")
+    for name, filt in zip(("where", "control.where", "context.where"), filters, strict=True):
+        for key, wanted in (item for one in filt for item in one.items()):
+            for value in wanted if isinstance(wanted, list) else [wanted]:
+                if profile == "full" and str(value) not in labels[key]:  # quick grids are subsets
+                    raise RegisterError(f"{where}.decision.{name}.{key}: {value!r} is not among {labels[key]}")
     contrast = decision.get("contrast")
     if contrast:
         axis = contrast["over"]
         treatments = contrast["treatment"] if isinstance(contrast["treatment"], list) else [contrast["treatment"]]
         for value in [*treatments, contrast["baseline"]]:
-            if str(value) not in labels[axis]:
+            if profile == "full" and str(value) not in labels[axis]:
                 raise RegisterError(f"{where}.decision.contrast: {value!r} is not among {axis} values {labels[axis]}")
+    cells = [Cell(cid, cell["setting"], cell["params"]) for cid, cell in expand_cells(claim).items()]
+    try:
+        planned = judging.plan(claim, cells)
+        if claim.get("kind", "claim") == "claim":
+            judging.headline(claim, planned)
+    except judging.DecisionError as err:
+        raise RegisterError(f"{where}.{err}") from None
+
+
+def _check_rule(claim: dict, experiment, where: str, profile: str) -> None:
+    """What the schema cannot say about scope, controls, divergence, thresholds and seeds."""
+    decision = claim["decision"]
+    kind = claim.get("kind", "claim")
+    for k, part in enumerate(judging.parts(decision)):
+        at = f"{where}.also[{k - 1}]" if k else where
+        threshold, compare = part["threshold"], part["compare"]
+        band = threshold if isinstance(threshold, list) else [threshold]
+        if not all(math.isfinite(t) for t in band):
+            raise RegisterError(f"{at}.threshold: must be finite, got {threshold!r}")
+        if (compare == "within") != isinstance(threshold, list):
+            raise RegisterError(f"{at}.threshold: compare 'within' takes a band [low, high], '<' and '>' a number")
+        if compare == "within" and not band[0] < band[1]:
+            raise RegisterError(f"{at}.threshold: the band {threshold} must have low < high")
+    compare = decision["compare"]
+    if kind == "check":
+        for key in ("no_control", "diverged", "tune", "contrast"):
+            if key in decision:
+                raise RegisterError(f"{where}.{key}: a check is a deterministic identity and takes no {key}")
+        return
+    if ("control" in decision) == ("no_control" in decision):
+        raise RegisterError(
+            f"{where}: an empirical claim needs a negative control (control: {{where: ...}}, cells where the "
+            "rule must come out refuted) or no_control: the reason it cannot have one"
+        )
+    rule = decision.get("diverged")
+    if rule is None:
+        raise RegisterError(
+            f"{where}.diverged: say how a diverged run counts (count: value, worst or exclude with a reason)"
+        )
+    if rule["count"] == "value" and "value" not in rule:
+        raise RegisterError(f"{where}.diverged.value: count 'value' needs the value a diverged run counts as")
+    if rule["count"] == "value" and decision["metric"] in experiment.binary_metrics and rule["value"] not in (0, 1):
+        raise RegisterError(f"{where}.diverged.value: {decision['metric']} is 0/1, so a diverged run counts as 0 or 1")
+    if rule["count"] in ("exclude", "keep") and "reason" not in rule:
+        raise RegisterError(f"{where}.diverged.reason: count '{rule['count']}' needs the reason why that is fair")
+    if rule["count"] == "worst" and compare == "within":
+        raise RegisterError(f"{where}.diverged.count: 'worst' has no meaning for compare 'within'")
+    min_n = decision.get("min_n", judging.DEFAULT_MIN_N)
+    compared = claim["seeds"] - ((decision.get("tune") or {}).get("seeds") or 0)
+    if profile == "full" and compared < min_n:
+        raise RegisterError(
+            f"{where}.min_n: {compared} compared seeds can never reach the minimum of {min_n} usable runs; raise seeds"
+        )
 
 
 def resolve(register: dict, sources: dict, profile: str) -> list[dict]:

@@ -13,6 +13,12 @@ from actlab.losses import Loss, get_loss
 from actlab.network import MLP
 from actlab.optimizers import Optimizer, get_optimizer
 
+#: A training loss above this is an explosion, recorded as divergence like a NaN or infinite one.
+#: Every experiment's net starts far below it (cross-entropy of 10 classes: about 2.3; the single
+#: neuron's squared error from w = -10: tens), and a net that reaches it has weights that
+#: have grown without bound (e.g. ELU nets at lr 1 reaching losses of 1e73 while staying finite).
+EXPLODED_LOSS = 1e6
+
 
 class ArrayData:
     """A fixed training set ``x`` ``(N, n_in)``, ``y`` ``(N, n_out)``, served in mini-batches.
@@ -199,8 +205,9 @@ def train(
         Called as ``on_epoch(epoch, net)`` at epoch 0 (init) and after every epoch, for
         measurements of an experiment's own (e.g. snapshots of the weights).
 
-    Divergence (a NaN or infinite loss or parameter) never raises: the seed is marked in
-    ``History.diverged``, frozen (learning rate 0) and its later metrics are NaN.
+    Divergence (a NaN or infinite loss or parameter, or a loss above :data:`EXPLODED_LOSS`) never
+    raises: the seed is marked in ``History.diverged``, frozen (learning rate 0) and its later
+    metrics are NaN.
     """
     if epochs < 0 or probe_every < 1:
         raise ValueError(f"epochs must be >= 0 and probe_every >= 1, got {epochs} and {probe_every}")
@@ -250,7 +257,7 @@ def train(
                 opt.step(params, grads)
                 total += values
                 n_steps += 1
-                newly = ~np.isfinite(values) & ~diverged
+                newly = ~(np.abs(values) < EXPLODED_LOSS) & ~diverged  # NaN, inf or exploded
                 if newly.any():
                     _mark_diverged(newly, epoch, diverged, diverged_epoch, opt)
             newly = _nonfinite_params(net) & ~diverged

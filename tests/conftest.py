@@ -1,14 +1,16 @@
 """Shared fixtures for the actlab test-suite.
 
-Helpers are handed out as fixtures (``numgrad``, ``moons``) so that test modules need not import
-``conftest``. Every random number comes from a seeded ``numpy.random.Generator``.
+Helpers are handed out as fixtures (``numgrad``, ``moons``, ``preregistered``) so that test modules
+need not import ``conftest``. Every random number comes from a seeded ``numpy.random.Generator``.
 """
 
 from __future__ import annotations
 
+import copy
 import shutil
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -71,6 +73,35 @@ def moons() -> tuple[np.ndarray, np.ndarray]:
 def moons_test() -> tuple[np.ndarray, np.ndarray]:
     """Held-out moons: 100 samples from another ``random_state``."""
     return moons_data(100, 0.2, 1)
+
+
+TEST_DECISION_DEFAULTS: dict[str, Any] = {
+    "headline": {},
+    "diverged": {"count": "exclude", "reason": "test fixture: diverged runs are left out"},
+    "no_control": "test fixture: no negative control",
+    "min_n": 2,
+}
+
+
+def preregistered_decision(decision: dict, **overrides) -> dict:
+    """A claim's decision rule completed with the keys every empirical claim must preregister.
+
+    ``decision`` (then ``overrides``) wins over the test defaults: ``headline: {}`` (valid only when
+    the rule leaves a single judged condition; with more, :func:`actlab.judging.headline` rejects it,
+    so such tests must name theirs), diverged runs excluded, no negative control (not added when the
+    rule has a ``control``) and ``min_n: 2`` so that a few seeds can be judged. Returns a new dict.
+    """
+    rule = {**decision, **overrides}
+    for key, value in TEST_DECISION_DEFAULTS.items():
+        if key not in rule and not (key == "no_control" and "control" in rule):
+            rule[key] = value
+    return copy.deepcopy(rule)
+
+
+@pytest.fixture
+def preregistered() -> Callable[..., dict]:
+    """The :func:`preregistered_decision` helper."""
+    return preregistered_decision
 
 
 WORKFLOW_FILES = ("Snakefile", "rules", "scripts", "config", "envs", "report")

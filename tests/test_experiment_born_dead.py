@@ -109,7 +109,7 @@ def test_schema_and_check_reject_bad_params():
         EXP.check({**params(3), "contrast_init": "no_such_init"})
 
 
-def test_judge_splits_by_depth_into_a_mixed_verdict(tmp_path):
+def test_judge_splits_by_depth_into_a_mixed_verdict(tmp_path, preregistered):
     cells = [cell(d, n_seeds=300) for d in (1, 20)]
     claim = {
         "id": "born-dead-test",
@@ -118,10 +118,13 @@ def test_judge_splits_by_depth_into_a_mixed_verdict(tmp_path):
         "experiment": "born_dead",
         "seeds": 300,
         "grid": {"depth": [1, 20]},
-        "decision": {"metric": "born_dead", "split_by": ["depth"], "compare": ">", "threshold": 0.9},
+        "decision": preregistered(
+            {"metric": "born_dead", "split_by": ["depth"], "compare": ">", "threshold": 0.9, "headline": {"depth": 20}}
+        ),
     }
     verdict = judge(claim, cells, EXP, 0)
     assert verdict["verdict"] == "mixed"
     assert [c["verdict"] for c in verdict["conditions"]] == ["refuted", "supported"]
+    assert verdict["headline_condition"] == "depth=20"
     caption = EXP.figure(claim, cells, tmp_path / "figure.png")
     assert (tmp_path / "figure.png").stat().st_size > 0 and "1 - (1 - 2^-N)^depth" in caption

@@ -103,7 +103,18 @@ def test_divergence_is_recorded_and_censored(data):
     assert np.isnan(exp.metric("final_train_error", cell)).all()
 
 
-def _claim(**overrides):
+RULE = {
+    "metric": "epochs_to_target",
+    "tune": {"over": "lr", "pick": "min"},
+    "contrast": {"over": "activation", "treatment": ["sigmoid"], "baseline": "relu", "op": "ratio"},
+    "compare": ">",
+    "threshold": 1.0,
+    "headline": {"activation": "sigmoid vs relu"},
+}
+
+
+def _claim(decision, **overrides):
+    """A register entry; ``decision`` is the complete rule (the tests pass ``preregistered(RULE)``)."""
     claim = {
         "id": "relu-trains-faster",
         "group": "G",
@@ -119,26 +130,20 @@ def _claim(**overrides):
             ],
             "lr": [0.03, 0.3],
         },
-        "decision": {
-            "metric": "epochs_to_target",
-            "tune": {"over": "lr", "pick": "min"},
-            "contrast": {"over": "activation", "treatment": ["sigmoid"], "baseline": "relu", "op": "ratio"},
-            "compare": ">",
-            "threshold": 1.0,
-        },
+        "decision": decision,
     }
     claim.update(overrides)
     return claim
 
 
-def test_register_rejects_bad_target():
-    bad = _claim(params={**BASE, "target_error": 1.5, "lr": 0.1})
+def test_register_rejects_bad_target(preregistered):
+    bad = _claim(preregistered(RULE), params={**BASE, "target_error": 1.5, "lr": 0.1})
     with pytest.raises(RegisterError, match="target_error"):
         resolve({"claims": [bad]}, {"003": {"file": "003.txt"}}, "full")
 
 
-def test_judge_tunes_lr_and_figure(data, tmp_path):
-    (claim,) = resolve({"claims": [_claim()]}, {"003": {"file": "003.txt"}}, "full")
+def test_judge_tunes_lr_and_figure(data, tmp_path, preregistered):
+    (claim,) = resolve({"claims": [_claim(preregistered(RULE))]}, {"003": {"file": "003.txt"}}, "full")
     exp = EXPERIMENTS["convergence_speed"]
     cells = []
     for cid, spec in claim["cells"].items():

@@ -189,20 +189,29 @@ def _judge(claim, data, tmp_path):
     return judging.conditions(claim, cells, exp)
 
 
-def test_register_rejects_bad_scope_and_batch():
-    bad = _claim("x", {"lr": [0.1]}, {"metric": "dead_frac_end", "compare": ">", "threshold": 0.4}, layers="middle")
+def test_register_rejects_bad_scope_and_batch(preregistered):
+    rule = preregistered({"metric": "dead_frac_end", "compare": ">", "threshold": 0.4})
+    bad = _claim("x", {"lr": [0.1]}, rule, layers="middle")
     with pytest.raises(RegisterError, match="layers"):
         resolve({"claims": [bad]}, SOURCES, "full")
-    bad = _claim("x", {"lr": [0.1]}, {"metric": "dead_frac_end", "compare": ">", "threshold": 0.4}, batch_size=0)
+    bad = _claim("x", {"lr": [0.1]}, rule, batch_size=0)
     with pytest.raises(RegisterError, match="batch_size"):
         resolve({"claims": [bad]}, SOURCES, "full")
 
 
-def test_judge_and_figures(data, tmp_path):
+def test_judge_and_figures(data, tmp_path, preregistered):
     revival = _claim(
         "dead-stays-dead",
         {"batch": [{"label": "full", "batch_size": None}, {"label": "mini", "batch_size": 20}], "layers": ["first"]},
-        {"metric": "revived_frac", "split_by": ["batch", "layers"], "compare": "<", "threshold": 0.05},
+        preregistered(
+            {
+                "metric": "revived_frac",
+                "split_by": ["batch", "layers"],
+                "compare": "<",
+                "threshold": 0.05,
+                "headline": {"batch": "mini", "layers": "first"},
+            }
+        ),
         lr=1.0,
     )
     conds = _judge(revival, data, tmp_path)
@@ -210,7 +219,15 @@ def test_judge_and_figures(data, tmp_path):
     sweep = _claim(
         "high-lr-kills-units",
         {"lr": [0.01, 3.0]},
-        {"metric": "dead_frac_epoch1", "split_by": ["lr"], "compare": ">", "threshold": 0.4},
+        preregistered(
+            {
+                "metric": "dead_frac_epoch1",
+                "split_by": ["lr"],
+                "compare": ">",
+                "threshold": 0.4,
+                "headline": {"lr": 3.0},
+            }
+        ),
         layers="all",
     )
     conds = _judge(sweep, data, tmp_path)
@@ -218,13 +235,16 @@ def test_judge_and_figures(data, tmp_path):
     bars = _claim(
         "leaky-prevents-dying",
         {"activation": ["relu", "leaky_relu", "elu"], "lr": [1.0]},
-        {
-            "metric": "inactive_frac_end",
-            "where": {"activation": ["leaky_relu", "elu"]},
-            "split_by": ["activation", "lr"],
-            "compare": "<",
-            "threshold": 0.1,
-        },
+        preregistered(
+            {
+                "metric": "inactive_frac_end",
+                "where": {"activation": ["leaky_relu", "elu"]},
+                "split_by": ["activation", "lr"],
+                "compare": "<",
+                "threshold": 0.1,
+                "headline": {"activation": "leaky_relu", "lr": 1.0},
+            }
+        ),
     )
     conds = _judge(bars, data, tmp_path)
     assert [c["setting"]["activation"] for c in conds] == ["leaky_relu", "elu"]

@@ -82,7 +82,7 @@ def test_the_cell_uses_the_initializer_its_init_axis_names(cells):
     assert by_id(cells, "leaky0.5", "matched").result.info["init_used"] == {"name": "he_normal", "slope": 0.5}
 
 
-def test_judge_contrasts_mismatched_with_matched_per_pair(cells):
+def test_judge_contrasts_mismatched_with_matched_per_pair(cells, preregistered):
     claim = {
         "id": "toy",
         "statement": "init must match the activation",
@@ -90,18 +90,22 @@ def test_judge_contrasts_mismatched_with_matched_per_pair(cells):
         "experiment": "init_variance",
         "seeds": 8,
         "grid": {"pair": list(PAIRS), "init": ["matched", "mismatched"]},
-        "decision": {
-            "metric": "abs_log10_var_ratio",
-            "contrast": {"over": "init", "treatment": "mismatched", "baseline": "matched"},
-            "split_by": ["pair"],
-            "compare": ">",
-            "threshold": 1.0,
-        },
+        "decision": preregistered(
+            {
+                "metric": "abs_log10_var_ratio",
+                "contrast": {"over": "init", "treatment": "mismatched", "baseline": "matched"},
+                "split_by": ["pair"],
+                "compare": ">",
+                "threshold": 1.0,
+                "headline": {"pair": "relu"},
+            }
+        ),
     }
     verdict = judge(claim, cells, EXP, 0)
     conditions = {c["condition"]: c for c in verdict["conditions"]}
     relu = conditions["pair=relu, init=mismatched vs matched"]
     assert relu["verdict"] == "supported" and relu["estimate"] > 2.5  # theory: 11 log10 2 = 3.3
+    assert verdict["headline_condition"] == relu["condition"] and verdict["estimate"] == relu["estimate"]
     assert conditions["pair=leaky0.5, init=mismatched vs matched"]["estimate"] > 0.5  # theory: 1.07
 
 

@@ -158,7 +158,7 @@ def test_family_check_needs_three_members_per_stratum():
         jsonschema.validate({**params, "stratify": "depth"}, FAMILY.params_schema)
 
 
-def test_judge_contrasts_sparsity_against_no_penalty(data, tmp_path):
+def test_judge_contrasts_sparsity_against_no_penalty(data, tmp_path, preregistered):
     params = {**TRAIN, "width": 16, "dtype": "float32"}
     cells = []
     for l1 in (0.0, 0.001, 0.03):
@@ -171,14 +171,18 @@ def test_judge_contrasts_sparsity_against_no_penalty(data, tmp_path):
         "experiment": "l1_sparsity",
         "seeds": 4,
         "grid": {"l1": [0.0, 0.001, 0.03]},
-        "decision": {
-            "metric": "sparsity",
-            "contrast": {"over": "l1", "treatment": [0.001, 0.03], "baseline": 0.0},
-            "compare": ">",
-            "threshold": 0.1,
-        },
+        "decision": preregistered(
+            {
+                "metric": "sparsity",
+                "contrast": {"over": "l1", "treatment": [0.001, 0.03], "baseline": 0.0},
+                "compare": ">",
+                "threshold": 0.1,
+                "headline": {"l1": "0.03 vs 0.0"},
+            }
+        ),
     }
     verdict = judge(claim, cells, L1, 0)
     assert verdict["conditions"][-1]["verdict"] == "supported"
+    assert verdict["headline_condition"] == verdict["conditions"][-1]["condition"] == "l1=0.03 vs 0.0"
     assert verdict["conditions"][-1]["estimate"] > verdict["conditions"][0]["estimate"]
     assert "L1" in L1.figure(claim, cells, tmp_path / "figure.png")

@@ -7,6 +7,7 @@ import pytest
 
 from actlab import MLP, ArrayData, History, Seeds, StreamData, get_loss, get_optimizer, probe, train
 from actlab.optimizers import SGD
+from actlab.training import EXPLODED_LOSS
 
 KEY = (7, "x")
 LRS = [0.05, 0.1, 0.2, 0.4]
@@ -207,6 +208,18 @@ def test_huge_init_diverges_every_seed_without_raising(moons):
     assert np.all(np.isnan(history.metrics["loss"]))
     assert history.metrics["test_loss"].shape == (3, 5)
     assert np.all(np.isnan(history.metrics["test_loss"][:, 1:]))
+
+
+def test_a_finite_explosion_counts_as_divergence(moons):
+    """A loss above EXPLODED_LOSS (finite weights, e.g. 1e3 x 1e3 inputs) is divergence, not a result."""
+    x, y = moons
+    big = np.where(np.arange(3)[:, None, None] == 1, 1e4, 1.0)  # seed 1 starts with exploded weights
+    net = MLP(2, HIDDEN, 2, init={"name": "normal", "std": 0.5}, seeds=Seeds(3, key=KEY))
+    net.W[0] *= big
+    net.W[1] *= big
+    history = train(net, ArrayData(x, y, batch_size=50), loss="mse", optimizer={"name": "sgd", "lr": 1e-12}, epochs=2)
+    assert EXPLODED_LOSS < 1e10 and np.isfinite(net.W[0]).all()
+    np.testing.assert_array_equal(history.diverged, [False, True, False])
 
 
 FREEZE_SPECS = [{"name": "sgd", "lr": 0.1}, {"name": "sgd", "lr": 0.1, "momentum": 0.9}, {"name": "adam", "lr": 0.1}]

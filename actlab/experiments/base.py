@@ -76,6 +76,8 @@ class Experiment:
     params_schema: dict = {"type": "object"}
     #: decision metrics this experiment can compute, name -> one-line meaning
     metrics: dict[str, str] = {}
+    #: the metrics among ``metrics`` that are 0/1 outcomes per seed (exact binomial intervals)
+    binary_metrics: frozenset[str] = frozenset()
 
     def check(self, params: dict) -> None:
         """Semantic checks beyond the schema; raise ``ValueError`` naming the offending key."""
@@ -97,6 +99,16 @@ class Experiment:
     def metric(self, name: str, cell: Cell) -> np.ndarray:
         """Per-seed values of metric ``name`` for a trained cell, shape ``(n_seeds,)``."""
         raise NotImplementedError
+
+    def diverged(self, cell: Cell) -> np.ndarray | None:
+        """Which seeds of a trained cell diverged, shape ``(n_seeds,)`` of bool; None if none can.
+
+        The training loop marks a seed diverged when its loss or a parameter became non-finite
+        or its loss exploded (:data:`actlab.training.EXPLODED_LOSS`); experiments that train
+        nothing record no ``diverged`` array.
+        """
+        arrays = cell.result.arrays
+        return np.asarray(arrays["diverged"], bool) if "diverged" in arrays else None
 
     def figure(self, claim: dict, cells: list[Cell], path: Path) -> str:
         """Draw the claim's figure (one PNG, as many panels as needed) to ``path``; return its caption."""

@@ -85,6 +85,9 @@ class DyingUnits(Experiment):
         "dead_frac_init": "fraction of hidden units (in `layers`) with f' = 0 on every training input at init",
         "dead_frac_epoch1": "fraction of hidden units (in `layers`) with f' = 0 on every training input after "
         "epoch 1 (NaN if the net diverged in epoch 1)",
+        "new_dead_frac_epoch1": "fraction of the hidden units (in `layers`) alive at init that are dead after "
+        "epoch 1, for a net that learns (final training loss below half the chance loss ln(classes)); NaN for a "
+        "net that does not learn or diverged",
         "dead_frac_end": "fraction of hidden units (in `layers`) with f' = 0 on every training input after the "
         "last epoch (NaN for a diverged net)",
         "inactive_frac_epoch1": "fraction of hidden units (in `layers`) with pre-activation <= 0 on every training "
@@ -99,6 +102,7 @@ class DyingUnits(Experiment):
         "final_accuracy": "training-split accuracy after the last epoch (NaN for a diverged net)",
         "diverged": "1 if the loss or a parameter became NaN or infinite during training, else 0",
     }
+    binary_metrics = frozenset({"diverged"})
 
     def run(self, params, seeds, data):
         """Train all seeds of the cell at once and snapshot every hidden unit after every epoch.
@@ -178,6 +182,12 @@ class DyingUnits(Experiment):
             if name.startswith(prefix):
                 index = stage[name.removeprefix(prefix)]
                 return np.where(valid[:, index], masks[:, index].mean(axis=1), np.nan)
+        if name == "new_dead_frac_epoch1":
+            alive = ~dead[:, 0]
+            newly = (dead[:, 1] & alive).sum(axis=1) / np.maximum(alive.sum(axis=1), 1)
+            with np.errstate(invalid="ignore"):
+                learns = a["loss"][:, -1] < np.log(cell.result.info["n_classes"]) / 2
+            return np.where(valid[:, 1] & learns, newly, np.nan)
         if name == "revived_units":
             return np.where(a["diverged"], np.nan, revivals(dead)[1].sum(axis=1))
         if name in ("revived_frac", "recovered_frac"):
@@ -251,15 +261,6 @@ def revived_share(masks: np.ndarray, diverged: np.ndarray) -> np.ndarray:
 
 
 # ------------------------------------------------------------------------------------------ figures
-def _mean_ci(values: np.ndarray) -> tuple[float, float]:
-    """Seed mean and half-width of the 95% normal-approximation interval (NaN seeds dropped)."""
-    v = np.asarray(values, float)
-    v = v[np.isfinite(v)]
-    if len(v) == 0:
-        return np.nan, 0.0
-    return float(v.mean()), float(1.96 * v.std(ddof=1) / np.sqrt(len(v))) if len(v) > 1 else 0.0
-
-
 def _epochs_axis(ax, plotting) -> None:
     ax.xaxis.set_major_locator(plotting.matplotlib.ticker.MaxNLocator(integer=True))
     ax.set_xlabel("epoch (0 = initialization)")
@@ -292,14 +293,14 @@ def _revival_figure(plotting, decision: dict, cells: list[Cell], path: Path) -> 
             )
             masks = np.concatenate([a[f"dead{layer}"] for a in arrays])
             diverged = np.concatenate([a["diverged"] for a in arrays])
-            mean, half = _mean_ci(revived_share(masks, diverged))
+            mean, lo, hi = plotting.mean_interval(revived_share(masks, diverged))
             ever, back = revivals(masks)
             x = layer + (m - (len(modes) - 1) / 2) * bar_w
             ax_bar.bar(
                 x,
                 mean,
                 bar_w * 0.9,
-                yerr=half,
+                yerr=plotting.yerr(mean, lo, hi),
                 capsize=3,
                 color=f"C{layer}",
                 hatch=["", "//"][m % 2],
@@ -308,9 +309,7 @@ def _revival_figure(plotting, decision: dict, cells: list[Cell], path: Path) -> 
             )
             n_ever = ever[~diverged].sum(axis=1).mean() if (~diverged).any() else np.nan
             n_back = back[~diverged].sum(axis=1).mean() if (~diverged).any() else np.nan
-            ax_bar.text(
-                x, (0 if np.isnan(mean) else mean) + half + 0.02, f"{n_back:.1f}/{n_ever:.1f}", ha="center", fontsize=7
-            )
+            ax_bar.text(x, np.nanmax([0.0, mean, hi]) + 0.02, f"{n_back:.1f}/{n_ever:.1f}", ha="center", fontsize=7)
         if m < 2:
             _raster(plotting, axes[1][m], mode, arrays, depth)
     ax_time.set_ylabel(f"fraction of the layer's {width} units dead\n(f' = 0 on every training input)")
@@ -322,7 +321,7 @@ def _revival_figure(plotting, decision: dict, cells: list[Cell], path: Path) -> 
         [f"layer {i + 1}" + (" (first)" if i == 0 else " (last)" if i == depth - 1 else "") for i in range(depth)],
     )
     ax_bar.set_ylim(0, 1.12)
-    ax_bar.set_ylabel("revived / ever dead (mean over nets, 95% CI)")
+    ax_bar.set_ylabel("revived / ever dead\n(mean over nets, 95% CI (BCa bootstrap))")
     ax_bar.set_title(
         "revivals: units dead at one snapshot and alive at a later one\n"
         "(labels: mean revived / mean ever-dead units per net)"
@@ -401,7 +400,7 @@ def _lr_figure(exp: DyingUnits, plotting, claim: dict, cells: list[Cell], path: 
             linestyle=style,
         )
     ax.axhline(threshold, color="black", linestyle="--", linewidth=1, label=f"claim: {threshold:.0%} of units")
-    ax.set_ylabel("fraction of all hidden units dead (mean, 95% CI)")
+    ax.set_ylabel("fraction of all hidden units dead\n(mean, 95% CI (BCa bootstrap))")
     ax.set_title("dead = f' = 0 on every training input")
     for layer in range(depth):
         values = [
@@ -414,7 +413,7 @@ def _lr_figure(exp: DyingUnits, plotting, claim: dict, cells: list[Cell], path: 
         ]
         plotting.mean_ci(ax_layer, lrs, values, label=f"layer {layer + 1}")
     ax_layer.axhline(threshold, color="black", linestyle="--", linewidth=1)
-    ax_layer.set_ylabel("fraction of the layer's units dead after epoch 1 (mean, 95% CI)")
+    ax_layer.set_ylabel("fraction of the layer's units dead after epoch 1\n(mean, 95% CI (BCa bootstrap))")
     ax_layer.set_title("per hidden layer (1 = next to the input)")
     loss = np.stack([exp.metric("final_loss", c) for c in cells], axis=1)
     plotting.band(ax_loss, lrs, loss, label="final training loss", marker="o")
@@ -481,12 +480,12 @@ def _activation_figure(exp: DyingUnits, plotting, decision: dict, cells: list[Ce
     ]
     for ax, name, ylabel, title in panels:
         for k, other, i, c, x in slots():
-            mean, half = _mean_ci(exp.metric(name, c))
+            mean, lo, hi = plotting.mean_interval(exp.metric(name, c), binary=name in exp.binary_metrics)
             ax.bar(
                 x,
                 mean,
                 width * 0.9,
-                yerr=[[min(half, mean)], [min(half, 1 - mean)]],  # a fraction's interval stays in [0, 1]
+                yerr=plotting.yerr(mean, lo, hi),
                 capsize=3,
                 color=f"C{k}",
                 edgecolor="black",
@@ -500,11 +499,11 @@ def _activation_figure(exp: DyingUnits, plotting, decision: dict, cells: list[Ce
                 n = int(np.isfinite(exp.metric(name, c)).sum())
                 ax.text(x, 1.03, f"n={n}", ha="center", va="bottom", fontsize=7)
             if name == "inactive_frac_end":
-                early, early_half = _mean_ci(exp.metric("inactive_frac_epoch1", c))
+                early, early_lo, early_hi = plotting.mean_interval(exp.metric("inactive_frac_epoch1", c))
                 ax.errorbar(
                     x,
                     early,
-                    yerr=early_half,
+                    yerr=plotting.yerr(early, early_lo, early_hi),
                     fmt="D",
                     color="black",
                     markersize=4,
@@ -522,9 +521,9 @@ def _activation_figure(exp: DyingUnits, plotting, decision: dict, cells: list[Ce
         ax.set_ylim(0, 1.3)  # headroom for the legend and the n labels
         ax.set_yticks(np.linspace(0, 1, 6))
         ax.set_ylabel(
-            ylabel + "\n(mean over non-diverged nets, 95% CI)"
-            if name != "diverged"
-            else ylabel + "\n(mean over nets, 95% CI)"
+            ylabel + "\n(share of nets, 95% CI (exact binomial))"
+            if name in exp.binary_metrics
+            else ylabel + "\n(mean over non-diverged nets, 95% CI (BCa bootstrap))"
         )
         ax.set_title(title)
     ax = axes[1, 0]

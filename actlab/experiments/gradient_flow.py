@@ -34,6 +34,11 @@ class GradientFlow(Experiment):
         "abs_log10_grad_ratio": "|log10 ratio| of first to last hidden-layer weight-gradient norms, at init",
         "log10_grad_ratio_trained": "log10 first/last hidden-layer weight-gradient norm ratio after training",
         "log10_change_ratio": "log10 of the relative weight change of the first over the last hidden layer",
+        "abs_log10_delta_ratio": "|log10| of the RMS back-propagated error ||delta|| of the first hidden layer over "
+        "the last hidden layer, at init",
+        "signed_log10_delta_factor": "log10 of the per-layer factor (||delta_1|| / ||delta_L||)^(1/(L-1)) at init, "
+        "times the sign of log10 gain: > 0 when the error shrinks toward the input for gain < 1 and grows for "
+        "gain > 1 (NaN for gain 1)",
         "delta_factor_rel_error": "|(||delta_1|| / ||delta_L||)^(1/(L-1)) - gain| / gain for gain-scaled units",
     }
 
@@ -92,11 +97,15 @@ class GradientFlow(Experiment):
                 return np.log10(a["grad_norm"][:, -1, 0] / a["grad_norm"][:, -1, depth - 1])
             if name == "log10_change_ratio":
                 return np.log10(a["rel_change"][:, 0] / a["rel_change"][:, depth - 1])
-            if name == "delta_factor_rel_error":
+            if name == "abs_log10_delta_ratio":
+                return np.abs(np.log10(a["delta_norm"][:, 0, 0] / a["delta_norm"][:, 0, depth - 1]))
+            if name in ("delta_factor_rel_error", "signed_log10_delta_factor"):
                 gain = get_activation(cell.params["activation"]).gain
                 if depth < 2:
                     return np.full(len(a["diverged"]), np.nan)
                 factor = (a["delta_norm"][:, 0, 0] / a["delta_norm"][:, 0, depth - 1]) ** (1 / (depth - 1))
+                if name == "signed_log10_delta_factor":
+                    return np.log10(factor) * np.sign(np.log10(gain)) if gain != 1 else np.full(len(factor), np.nan)
                 return np.abs(factor - gain) / gain
         raise KeyError(name)
 
@@ -119,7 +128,7 @@ class GradientFlow(Experiment):
         axes[0].legend(title=series_axis, fontsize=7)
 
         ax = axes[2]
-        use_delta = claim["decision"]["metric"] == "delta_factor_rel_error"
+        use_delta = "delta" in claim["decision"]["metric"]
         key = "delta_norm" if use_delta else "grad_norm"
         series = {}
         for c in cells:
@@ -128,19 +137,22 @@ class GradientFlow(Experiment):
             members.sort(key=lambda c: c.params["depth"])
             depths = np.array([c.params["depth"] for c in members])
             plotting.mean_ci(ax, depths, [_log10_ratio(c, key) for c in members], label=label)
-            if use_delta:
-                gain = get_activation(members[0].params["activation"]).gain
+            gain = getattr(get_activation(members[0].params["activation"]), "gain", None)
+            if use_delta and gain is not None:
                 ax.plot(depths, (depths - 1) * np.log10(gain), "k:", linewidth=1)
         which = "||delta_1|| / ||delta_L||" if use_delta else "||dL/dW_1|| / ||dL/dW_L||"
         ax.set_xlabel("depth (hidden layers)")
-        ax.set_ylabel(f"log10 {which} at init (mean, 95% CI)")
-        ax.set_title("first vs last hidden layer" + (" (dotted: (L-1) log10 gain)" if use_delta else ""))
+        ax.set_ylabel(f"log10 {which} at init\n(mean, 95% CI (BCa bootstrap))")
+        ax.set_title(
+            "first vs last hidden layer" + (" (dotted: (L-1) log10 gain)" if "gain" in claim.get("grid", {}) else "")
+        )
         ax.axhline(0, color="black", linewidth=0.8)
         ax.legend(title=series_axis, fontsize=7)
         plotting.save(fig, path)
         return (
             "Left, middle: weight-gradient norm of every layer of the deepest nets at init and after "
-            "training. Right: first-over-last hidden-layer ratio against depth."
+            "training. Right: first-over-last hidden-layer ratio against depth (mean over seeds, "
+            "95% CI (BCa bootstrap))."
         )
 
 

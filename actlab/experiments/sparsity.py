@@ -46,7 +46,6 @@ from actlab.experiments.base import SPEC, CellResult, Experiment
 from actlab.initializers import get_initializer
 from actlab.losses import get_loss
 from actlab.network import MLP
-from actlab.stats import bootstrap_ci
 from actlab.training import ArrayData, train
 
 NET_PROPERTIES = {
@@ -233,7 +232,7 @@ class InitSparsity(Experiment):
         ax.set_xticks(widths, widths)
         ax.minorticks_off()
         ax.set_xlabel("width n (units per hidden layer)")
-        ax.set_ylabel("|zero fraction - 0.5| per network (mean, 95% CI)")
+        ax.set_ylabel("|zero fraction - 0.5| per network\n(mean, 95% CI (BCa bootstrap))")
         ax.set_title("distance from one half (dotted: controls, not judged)")
         ax.legend(fontsize=7)
         plotting.save(fig, path)
@@ -314,10 +313,10 @@ class L1Sparsity(Experiment):
             ax.set_xticks(list(positions.values()), list(positions))
             ax.set_xlabel("L1 activation penalty coefficient")
         axes[0].set_ylim(0, 1)
-        axes[0].set_ylabel("fraction of hidden outputs / units (mean, 95% CI)")
+        axes[0].set_ylabel("fraction of hidden outputs / units\n(mean, 95% CI (BCa bootstrap))")
         axes[0].set_title("sparsity of the hidden layers on the test set")
         axes[0].legend(fontsize=7)
-        axes[1].set_ylabel("accuracy (mean, 95% CI)")
+        axes[1].set_ylabel("accuracy\n(mean, 95% CI (BCa bootstrap))")
         axes[1].set_title("what the penalty costs")
         axes[1].legend(fontsize=7)
         n_div = sum(int(c.result.arrays["diverged"].sum()) for c in cells)
@@ -374,6 +373,10 @@ class SparsityFamily(Experiment):
         arrays["diverged"] = np.stack([r["diverged"] for r in runs], axis=1)
         return CellResult(arrays, {"members": len(members), "n_diverged": int(arrays["diverged"].sum())})
 
+    def diverged(self, cell):
+        """A seed's family counts as diverged when any of its members diverged, shape ``(S,)``."""
+        return cell.result.arrays["diverged"].any(axis=1)
+
     def metric(self, name, cell):
         a = cell.result.arrays
         if name == "rho_test_accuracy":
@@ -409,11 +412,13 @@ class SparsityFamily(Experiment):
                 n = finite.sum()
                 if n < 2:  # every seed of this member diverged but at most one
                     continue
+                x_mean, x_lo, x_hi = plotting.mean_interval(x[finite, m])
+                y_mean, y_lo, y_hi = plotting.mean_interval(y[finite, m])
                 ax.errorbar(
-                    x[finite, m].mean(),
-                    y[finite, m].mean(),
-                    xerr=1.96 * x[finite, m].std(ddof=1) / np.sqrt(n),
-                    yerr=1.96 * y[finite, m].std(ddof=1) / np.sqrt(n),
+                    x_mean,
+                    y_mean,
+                    xerr=plotting.yerr(x_mean, x_lo, x_hi),
+                    yerr=plotting.yerr(y_mean, y_lo, y_hi),
                     markersize=7,
                     markeredgecolor="black",
                     ecolor="black",
@@ -440,25 +445,22 @@ class SparsityFamily(Experiment):
             plotting.plt.Line2D([], [], color="black", linestyle="--", label="least-squares line, all nets"),
         ]
         axes[0].legend(handles=handles, fontsize=6, loc="lower left")
-        axes[0].set_title("each net (dots); mean over seeds with 95% CI per member (large markers)")
+        axes[0].set_title("each net (dots); mean over seeds per member (large markers)\nwith 95% CI (BCa bootstrap)")
         axes[1].set_title("the same nets against the generalization gap")
 
         ax = axes[2]
-        rng = np.random.default_rng(0)  # bootstrap of the intervals drawn here (the verdict has its own)
         labels = [c.setting.get("analysis", c.id) for c in cells]
         for offset, (metric, color, label) in enumerate(
             (("rho_test_accuracy", "C0", "sparsity vs test accuracy"), ("rho_gap", "C3", "sparsity vs gap"))
         ):
             for i, c in enumerate(cells):
-                rho = self.metric(metric, c)
-                rho = rho[np.isfinite(rho)]
-                if len(rho) == 0:
+                mean, lo, hi = plotting.mean_interval(self.metric(metric, c))
+                if np.isnan(mean):
                     continue
-                lo, hi = bootstrap_ci(rho, rng)
                 ax.errorbar(
-                    rho.mean(),
+                    mean,
                     i + 0.15 * (offset - 0.5),
-                    xerr=[[rho.mean() - lo], [hi - rho.mean()]],
+                    xerr=plotting.yerr(mean, lo, hi),
                     fmt="o",
                     color=color,
                     capsize=3,
@@ -468,7 +470,7 @@ class SparsityFamily(Experiment):
         ax.set_yticks(range(len(cells)), labels)
         ax.invert_yaxis()
         ax.set_xlim(-1, 1)
-        ax.set_xlabel("Spearman rho per seed's family (mean, 95% bootstrap CI)")
+        ax.set_xlabel("Spearman rho per seed's family (mean, 95% CI (BCa bootstrap))")
         ax.set_title("rank correlation by analysis (strata)")
         ax.legend(fontsize=7)
         plotting.save(fig, path)

@@ -1,0 +1,299 @@
+"""The decision rule: scope, negative controls, every run counted, checks, and that every registered
+rule can come out supported, refuted or inconclusive."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from actlab import judging
+from actlab.experiments import EXPERIMENTS
+from actlab.experiments.base import Cell, CellResult, Experiment
+from actlab.register import expand_cells, load_yaml, resolve
+
+REPO = Path(__file__).resolve().parents[1]
+REGISTER = yaml.safe_load((REPO / "config/claims.yaml").read_text())
+SOURCES = load_yaml(REPO / "config/sources.yaml")["sources"]
+
+
+class _Table(Experiment):
+    """A fake experiment whose metric and divergence flags are stored arrays."""
+
+    name = "table"
+    metrics = {"m": "stored values", "b": "stored 0/1 values"}
+    binary_metrics = frozenset({"b"})
+
+    def metric(self, name, cell):
+        return cell.result.arrays["m"]
+
+
+def _cell(setting: dict, values, diverged=None) -> Cell:
+    arrays = {"m": np.asarray(values, float)}
+    if diverged is not None:
+        arrays["diverged"] = np.asarray(diverged, bool)
+    cid = "_".join(f"{k}-{v}" for k, v in setting.items())
+    return Cell(cid, setting, dict(setting), CellResult(arrays))
+
+
+def _claim(grid: dict, **decision) -> dict:
+    base = {"metric": "m", "compare": "<", "threshold": 1.0, "headline": {}, "no_control": "a test fixture"}
+    return {
+        "id": "t",
+        "statement": "a statement",
+        "source_files": ["f"],
+        "experiment": "table",
+        "seeds": 12,
+        "grid": grid,
+        "decision": {**base, **decision},
+    }
+
+
+def _noise(center: float, n: int = 12, seed: int = 0) -> np.ndarray:
+    return center + np.random.default_rng(seed).normal(0, 0.05, n)
+
+
+def test_out_of_scope_conditions_are_context_and_never_decide_the_label():
+    cells = [_cell({"depth": "2"}, _noise(3.0)), _cell({"depth": "8"}, _noise(0.2))]
+    claim = _claim(
+        {"depth": ["2", "8"]},
+        where={"depth": "8"},
+        context={"where": {"depth": "2"}},
+        split_by=["depth"],
+        headline={"depth": 8},
+    )
+    verdict = judging.judge(claim, cells, _Table(), global_seed=0)
+    assert verdict["verdict"] == "supported"
+    roles = {c["condition"]: (c["role"], c["verdict"]) for c in verdict["conditions"]}
+    assert roles == {"depth=8": ("judged", "supported"), "depth=2": ("context", "refuted")}
+
+
+def test_a_negative_control_that_is_not_refuted_makes_the_claim_inconclusive():
+    grid = {"init": ["he", "tiny"]}
+    claim = _claim(
+        grid, where={"init": "he"}, control={"where": {"init": "tiny"}}, split_by=["init"], headline={"init": "he"}
+    )
+    claim["decision"].pop("no_control")
+    good = [_cell({"init": "he"}, _noise(0.2)), _cell({"init": "tiny"}, _noise(5.0))]
+    verdict = judging.judge(claim, good, _Table(), 0)
+    assert (verdict["verdict"], verdict["control_verdict"]) == ("supported", "refuted")
+    blind = [_cell({"init": "he"}, _noise(0.2)), _cell({"init": "tiny"}, _noise(0.3))]
+    verdict = judging.judge(claim, blind, _Table(), 0)
+    assert verdict["verdict"] == "inconclusive"
+    assert "negative control" in verdict["reason"] and "'supported'" in verdict["reason"]
+
+
+@pytest.mark.parametrize(
+    ("rule", "used", "n_diverged", "n_undefined"),
+    [
+        ({"count": "value", "value": 9.0}, [0.5] * 8 + [9.0] * 3, 3, 1),
+        ({"count": "worst"}, [0.5] * 8 + [0.5] * 3, 3, 1),  # compare "<": the largest value the cell saw
+        ({"count": "exclude", "reason": "left out for a test"}, [0.5] * 8, 3, 1),
+        ({"count": "keep", "reason": "read before training"}, [0.5] * 8 + [1e30], 0, 3),
+    ],
+)
+def test_diverged_runs_count_as_the_claim_declares(rule, used, n_diverged, n_undefined):
+    # 8 good seeds, one whose metric is undefined (NaN) without diverging, three diverged ones
+    values = np.array([0.5] * 8 + [np.nan] + [np.nan, np.inf, 1e30])
+    diverged = np.array([False] * 9 + [True] * 3)
+    samples = judging.samples(
+        _cell({"a": "x"}, values, diverged), _Table(), {"metric": "m", "compare": "<", "diverged": rule}
+    )
+    assert sorted(samples.values) == sorted(used)
+    assert (samples.n_diverged, samples.n_undefined, samples.n_seeds) == (n_diverged, n_undefined, 12)
+
+
+def test_a_condition_below_its_minimum_n_is_inconclusive_with_the_reason():
+    values = np.r_[_noise(0.2, 4), [np.nan] * 8]
+    cell = _cell({"a": "x"}, values, [False] * 4 + [True] * 8)
+    claim = _claim({"a": ["x"]}, diverged={"count": "exclude", "reason": "for a test"})
+    verdict = judging.judge(claim, [cell], _Table(), 0)
+    (summary,) = verdict["conditions"]
+    assert verdict["verdict"] == "inconclusive"
+    assert summary["reason"] == "4 usable runs of 12 (8 diverged), fewer than the minimum 10"
+    assert summary["estimate"] == pytest.approx(0.2, abs=0.1)  # still shown, never judged
+
+
+def test_all_diverged_gives_no_estimate():
+    cell = _cell({"a": "x"}, np.full(12, np.nan), np.ones(12, bool))
+    claim = _claim({"a": ["x"]}, diverged={"count": "exclude", "reason": "for a test"})
+    verdict = judging.judge(claim, [cell], _Table(), 0)
+    assert verdict["verdict"] == "inconclusive" and verdict["estimate"] is None
+
+
+def test_tuning_and_comparing_use_disjoint_seeds():
+    """The lr is chosen on the first seeds only; the compared values are the other seeds."""
+    fast_first = np.r_[np.full(4, 1.0), np.full(8, 50.0)]  # looks best on the tuning seeds only
+    steady = np.full(12, 10.0)
+    cells = [
+        _cell({"act": "relu", "lr": "0.1"}, fast_first),
+        _cell({"act": "relu", "lr": "1.0"}, steady),
+        _cell({"act": "tanh", "lr": "0.1"}, np.full(12, 20.0)),
+        _cell({"act": "tanh", "lr": "1.0"}, np.full(12, 30.0)),
+    ]
+    claim = _claim(
+        {"act": ["relu", "tanh"], "lr": ["0.1", "1.0"]},
+        tune={"over": "lr", "pick": "min", "seeds": 4},
+        contrast={"over": "act", "treatment": "tanh", "baseline": "relu", "op": "ratio"},
+        headline={"act": "tanh vs relu"},
+        compare=">",
+        min_n=8,
+    )
+    (cond,) = judging.conditions(claim, cells, _Table())
+    assert cond["setting"]["tuned lr (baseline)"] == "0.1"
+    assert list(cond["baseline"]) == [50.0] * 8  # the tuning seeds are not compared
+    assert judging.judge(claim, cells, _Table(), 0)["verdict"] == "refuted"
+
+
+def test_checks_take_the_worst_seed_and_their_control_must_fail():
+    cells = [_cell({"act": "tanh"}, np.r_[np.full(11, 1e-10), 3e-7]), _cell({"act": "necro"}, np.full(12, 0.3))]
+    claim = _claim(
+        {"act": ["tanh", "necro"]},
+        where={"act": "tanh"},
+        control={"where": {"act": "necro"}},
+        split_by=["act"],
+        threshold=1e-6,
+    )
+    claim["kind"] = "check"
+    claim["decision"].pop("no_control")
+    verdict = judging.judge(claim, cells, _Table(), 0)
+    assert (verdict["verdict"], verdict["estimate"], verdict["control_verdict"]) == ("verified", 3e-7, "violated")
+    assert verdict["ci95"] == [None, None]
+    cells[0].result.arrays["m"][3] = 2e-6
+    assert judging.judge(claim, cells, _Table(), 0)["verdict"] == "violated"
+
+
+def test_headline_must_name_one_judged_condition():
+    cells = [_cell({"depth": d}, _noise(0.2)) for d in ("2", "8")]
+    claim = _claim(
+        {"depth": ["2", "8"]},
+        where={"depth": "8"},
+        context={"where": {"depth": "2"}},
+        split_by=["depth"],
+        headline={"depth": 2},
+    )
+    with pytest.raises(judging.DecisionError, match="matches 0 judged conditions"):
+        judging.judge(claim, cells, _Table(), 0)
+
+
+# ----------------------------------------------------------------- every registered rule can fail
+
+
+def _world(claim: dict, judged_holds: bool, control_holds: bool) -> list[Cell]:
+    """Cells whose metrics put judged and control conditions on the chosen side of every part of the rule."""
+    cells = None
+    for part in judging.parts(claim["decision"]):
+        part_cells = _part_world(claim, part, judged_holds, control_holds)
+        if cells is None:
+            cells = part_cells
+        for cell, part_cell in zip(cells, part_cells, strict=True):
+            cell.result.arrays[part["metric"]] = part_cell.result.arrays["m"]
+    return cells
+
+
+def _part_world(claim: dict, decision: dict, judged_holds: bool, control_holds: bool) -> list[Cell]:
+    experiment = EXPERIMENTS[claim["experiment"]]
+    binary = decision["metric"] in experiment.binary_metrics
+    contrast = decision.get("contrast")
+    n = claim["seeds"]
+    threshold, compare = decision["threshold"], decision["compare"]
+
+    def values(holds: bool) -> np.ndarray:
+        if compare == "within":
+            low, high = threshold
+            target = (low + high) / 2 if holds else high + (high - low)
+        elif contrast and contrast.get("op") == "ratio":
+            target = threshold * (2.0 if (compare == ">") == holds else 0.5)
+        else:
+            margin = max(abs(threshold), 0.1)
+            target = threshold + (margin if (compare == ">") == holds else -margin)
+        if binary:
+            ones = int(round(min(max(target, 0.0), 1.0) * n))
+            return np.r_[np.ones(ones), np.zeros(n - ones)]
+        base = 10.0 if contrast else 0.0
+        spread = np.random.default_rng(0).normal(0, 0.02 * max(abs(target), 0.1), n)
+        return (base * target if contrast and contrast.get("op") == "ratio" else base + target) + spread
+
+    cells = []
+    filters = judging.role_filters(decision)
+    for cid, spec in claim["cells"].items():
+        setting = spec["setting"]
+        if contrast and str(setting[contrast["over"]]) == str(contrast["baseline"]):
+            v = np.full(n, 10.0) + np.random.default_rng(1).normal(0, 0.05, n)
+        elif filters["control"] is not None and judging._matches(setting, filters["control"]):
+            v = values(control_holds)
+        else:
+            v = values(judged_holds)
+        cells.append(Cell(cid, setting, spec["params"], CellResult({"m": v})))
+    return cells
+
+
+class _Stored:
+    """Wraps a registered experiment type so that its metric reads the constructed values."""
+
+    def __init__(self, experiment: Experiment):
+        self.metrics = experiment.metrics
+        self.binary_metrics = experiment.binary_metrics
+
+    def metric(self, name, cell):
+        return cell.result.arrays[name]
+
+    def diverged(self, cell):
+        return None
+
+
+CLAIMS = resolve(REGISTER, SOURCES, "full")
+
+
+@pytest.mark.parametrize("claim", CLAIMS, ids=[c["id"] for c in CLAIMS])
+def test_every_registered_rule_can_come_out_either_way(claim):
+    """Constructed data on the claimed side must be supported (verified), on the other side refuted
+    (violated), and a control that does not fail must make the verdict inconclusive."""
+    experiment = _Stored(EXPERIMENTS[claim["experiment"]])
+    has_control = "control" in claim["decision"]
+    yes, no = ("verified", "violated") if claim.get("kind") == "check" else ("supported", "refuted")
+    holds = judging.judge(claim, _world(claim, True, False), experiment, 0)
+    assert holds["verdict"] == yes, holds["conditions"]
+    fails = judging.judge(claim, _world(claim, False, False), experiment, 0)
+    assert fails["verdict"] == no, fails["conditions"]
+    if has_control:
+        assert holds["control_verdict"] == no
+        blind = judging.judge(claim, _world(claim, True, True), experiment, 0)
+        assert blind["verdict"] == "inconclusive" and "negative control" in blind["reason"]
+
+
+def test_every_claim_has_a_control_or_says_why_not():
+    for claim in CLAIMS:
+        decision = claim["decision"]
+        assert ("control" in decision) != ("no_control" in decision) or claim.get("kind") == "check", claim["id"]
+        assert expand_cells(claim)
+
+
+def test_a_second_part_is_judged_in_the_same_family():
+    """``also`` judges a second metric on the same conditions; its label names the metric."""
+    cells = [_cell({"depth": d}, _noise(0.2, seed=k)) for k, d in enumerate(("5", "20"))]
+    for c in cells:
+        c.result.arrays["b"] = np.r_[np.ones(11), np.zeros(1)]
+
+    class _TwoMetrics(_Table):
+        def metric(self, name, cell):
+            return cell.result.arrays["m" if name == "m" else "b"]
+
+    claim = _claim(
+        {"depth": ["5", "20"]},
+        split_by=["depth"],
+        headline={"depth": 20},
+        also=[{"metric": "b", "compare": "<", "threshold": 0.5}],
+    )
+    verdict = judging.judge(claim, cells, _TwoMetrics(), 0)
+    labels = {c["condition"]: c["verdict"] for c in verdict["conditions"]}
+    assert labels == {
+        "depth=5": "supported",
+        "depth=20": "supported",
+        "b: depth=5": "refuted",
+        "b: depth=20": "refuted",
+    }
+    assert verdict["verdict"] == "mixed" and "b: depth=20" in verdict["boundary"]
+    assert all(c["decision_level"] == pytest.approx(1 - 0.05 / 4) for c in verdict["conditions"])
