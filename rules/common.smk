@@ -3,19 +3,21 @@ from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
 from actlab.experiments import EXPERIMENTS
+from actlab.ledger import LedgerError, check as check_ledger
 from actlab.register import RegisterError, load_yaml, resolve
 
 validate(config, "../config/schemas/config.schema.yaml")
 try:
     _register = load_yaml(config["claims"])
     validate(_register, "../config/schemas/claims.schema.yaml")
+    check_ledger(_register, config["ledger"])
     CLAIMS = {
         claim["id"]: claim
         for claim in resolve(
             _register, load_yaml(config["sources"])["sources"], config["profile"]
         )
     }
-except RegisterError as err:
+except (RegisterError, LedgerError) as err:
     raise WorkflowError(f"claims register {config['claims']}: {err}")
 _unknown = sorted(set(config["only"]) - set(CLAIMS))
 if _unknown:

@@ -47,6 +47,28 @@ CLAIM_CASES = {
     "unknown initializer": (_set([0, "params", "init"], "glorot_fancy"), ["init", "glorot_fancy"]),
     "unknown key": (_set([0, "seed_count"], 3), ["seed_count"]),
     "depth not an integer": (_set([0, "grid", "depth"], [2.5]), ["depth", "2.5"]),
+    # scope, controls, divergence and preregistration (the verdict-integrity rules)
+    "headline missing": (lambda c: c[0]["decision"].pop("headline"), ["'headline' is a required property"]),
+    "headline outside the judged scope": (
+        _set([0, "decision", "headline"], {"activation": "tanh", "depth": 20}),
+        ["sigmoid-vanishing-depth", "headline", "matches 0 judged conditions"],
+    ),
+    "no negative control": (lambda c: c[0]["decision"].pop("control"), ["sigmoid-vanishing-depth", "negative control"]),
+    "control selecting an unknown value": (
+        _set([0, "decision", "control"], {"where": {"activation": "swish"}}),
+        ["control.where", "swish"],
+    ),
+    "divergence rule without a reason": (
+        _set([0, "decision", "diverged"], {"count": "exclude"}),
+        ["sigmoid-vanishing-depth", "diverged.reason"],
+    ),
+    "NaN threshold": (_set([0, "decision", "threshold"], float("nan")), ["threshold", "finite"]),
+    "band comparison with one number": (_set([0, "decision", "compare"], "within"), ["within", "band"]),
+    "amendment without a reason": (
+        _set([0, "amendments", 0], {"date": "2026-11-30", "what": "changed something"}),
+        ["'why' is a required property"],
+    ),
+    "fewer seeds than the minimum n": (_set([0, "seeds"], 5), ["sigmoid-vanishing-depth", "min_n", "raise seeds"]),
 }
 
 CONFIG_CASES = {
@@ -104,3 +126,21 @@ def test_missing_dataset_is_rejected(workdir):
     bad = workdir / "bad-dataset.yaml"
     bad.write_text(yaml.safe_dump(_claims_with(_set([0, "params", "dataset"], "imagenet")), sort_keys=False))
     _assert_rejected(_run(workdir, "--config", f"claims={bad.name}"), workdir, ["dataset", "imagenet"])
+
+
+def test_a_frozen_rule_changed_without_amendment_is_rejected(workdir):
+    """The ledger freezes a rule; changing it needs a dated amendment, which the run then accepts."""
+    from actlab import ledger
+
+    register = copy.deepcopy(CLAIMS)
+    frozen = workdir / "ledger-test.yaml"
+    ledger.record(register, frozen, commit="abc1234", date="2026-11-30")
+    register["claims"][0]["decision"]["threshold"] = -2.0
+    changed = workdir / "changed-rule.yaml"
+    changed.write_text(yaml.safe_dump(register, sort_keys=False))
+    args = ("--config", f"claims={changed.name}", f"ledger={frozen.name}")
+    _assert_rejected(_run(workdir, *args), workdir, ["sigmoid-vanishing-depth", "amendments", "abc1234"])
+    register["claims"][0]["amendments"].append({"date": "2026-12-01", "what": "threshold -1 -> -2", "why": "a test"})
+    changed.write_text(yaml.safe_dump(register, sort_keys=False))
+    result = _run(workdir, "-n", *args)
+    assert result.returncode == 0, (result.stdout + result.stderr)[-2000:]

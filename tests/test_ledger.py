@@ -1,0 +1,58 @@
+"""The preregistration ledger: a frozen rule changes only with a dated amendment."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import pytest
+import yaml
+
+from actlab import ledger
+
+REGISTER = yaml.safe_load((Path(__file__).resolve().parents[1] / "config/claims.yaml").read_text())
+
+
+def _register() -> dict:
+    return copy.deepcopy(REGISTER)
+
+
+def test_recording_freezes_every_claim_once(tmp_path):
+    path = tmp_path / "ledger.yaml"
+    written = ledger.record(_register(), path, commit="abc1234", date="2026-11-30")
+    assert written == [c["id"] for c in REGISTER["claims"]]
+    assert ledger.record(_register(), path, commit="def5678", date="2026-12-01") == []
+    entry = ledger.load(path)["relu-learns-relu"]
+    assert (entry["commit"], entry["date"], entry["amendments"]) == ("abc1234", "2026-11-30", 2)
+    ledger.check(_register(), path)  # unchanged: accepted
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [("threshold", 0.3), ("compare", "<"), ("where", {"activation": "relu"}), ("min_n", 20)],
+)
+def test_a_changed_rule_needs_an_amendment(tmp_path, key, value):
+    path = tmp_path / "ledger.yaml"
+    ledger.record(_register(), path, commit="abc1234", date="2026-11-30")
+    register = _register()
+    claim = next(c for c in register["claims"] if c["id"] == "relu-learns-relu")
+    claim["decision"][key] = value
+    with pytest.raises(ledger.LedgerError, match="relu-learns-relu.*abc1234.*amendments"):
+        ledger.check(register, path)
+    with pytest.raises(ledger.LedgerError):
+        ledger.record(register, path, commit="def5678", date="2026-12-01")
+    claim["amendments"].append({"date": "2026-12-01", "what": f"{key} changed", "why": "a test"})
+    ledger.check(register, path)
+    assert ledger.record(register, path, commit="def5678", date="2026-12-01") == ["relu-learns-relu"]
+    assert ledger.load(path)["relu-learns-relu"]["amendments"] == 3
+
+
+def test_seeds_and_grid_are_frozen_too_but_prose_is_not(tmp_path):
+    path = tmp_path / "ledger.yaml"
+    ledger.record(_register(), path, commit="abc1234", date="2026-11-30")
+    register = _register()
+    register["claims"][0]["decision"]["note"] = "reworded"
+    register["claims"][0]["statement"] = "reworded statement"
+    ledger.check(register, path)
+    register["claims"][0]["seeds"] = 48
+    assert len(ledger.problems(register, ledger.load(path))) == 1
