@@ -87,7 +87,11 @@ def judge_claim(seed: int, claim: dict, cell_paths: dict, outdir: str | Path) ->
     plotting.verdict_figure(verdict, outdir / "verdict.png")
     verdict["figures"] = [
         {"path": "figure.png", "caption": caption},
-        {"path": "verdict.png", "caption": "Each condition's estimate and 95% CI against the threshold."},
+        {
+            "path": "verdict.png",
+            "caption": "Each condition's estimate and interval (at the level its verdict used) against the "
+            "threshold; the negative control and context conditions are hollow.",
+        },
     ]
     verdict["diverged_runs"] = int(sum(np.sum(c.result.arrays.get("diverged", 0)) for c in cells))
     (outdir / "verdict.json").write_text(json.dumps(verdict, indent=2, sort_keys=False) + "\n")

@@ -8,6 +8,7 @@ experiment code and the rule that produced it (the showyourwork idea).
 from __future__ import annotations
 
 import base64
+import datetime
 import json
 import shutil
 from pathlib import Path
@@ -32,6 +33,121 @@ def load_verdicts(paths: list[str]) -> list[dict]:
     return verdicts
 
 
+CLAIM_LABELS = ("supported", "partly supported", "mixed", "partly refuted", "refuted", "inconclusive")
+CHECK_LABELS = ("verified", "violated", "inconclusive")
+
+
+def threshold_text(rule: dict) -> str:
+    """How the report writes a rule's side: ``< 1.0`` or ``within [0.35, 0.65]``."""
+    threshold = rule["threshold"]
+    if rule["compare"] == "within":
+        return f"within [{fmt(threshold[0])}, {fmt(threshold[1])}]"
+    return f"{rule['compare']} {fmt(threshold)}"
+
+
+def interval_text(summary: dict) -> str:
+    """A condition's interval as the report shows it: the one its verdict used, with its level."""
+    lo, hi = summary.get("decision_ci") or [None, None]
+    level = summary.get("decision_level")
+    if lo is None:
+        lo, hi = summary.get("ci95") or [None, None]
+        level = 0.95
+    if lo is None:
+        return "—"
+    return f"[{fmt(lo)}, {fmt(hi)}] ({100 * level:.3g}%)"
+
+
+def finding(verdict: dict) -> str:
+    """A plain-language paragraph of what the verdict rests on and what it does not show."""
+    conds = verdict["conditions"]
+    judged = [c for c in conds if c["role"] == "judged"]
+    counts: dict[str, int] = {}
+    for c in judged:
+        counts[c["verdict"]] = counts.get(c["verdict"], 0) + 1
+    tally = ", ".join(f"{n} {label}" for label, n in counts.items())
+    if verdict["kind"] == "check":
+        text = (
+            f"An identity, checked on {len(judged)} condition(s): {tally}. The worst value over every seed is "
+            f"{fmt(verdict['estimate'])} (the rule: {threshold_text(verdict)}). It is not evidence about trained "
+            "networks: it could only fail through a bug or a wrong formula."
+        )
+    else:
+        diverged = sum(_total(c["n_diverged"]) for c in judged)
+        text = (
+            f"{len(judged)} judged condition(s): {tally}. At the headline condition ({verdict['headline_condition']}) "
+            f"the estimate is {fmt(verdict['estimate'])} on {fmt(verdict['n_used'])} usable runs"
+            f"{f'; {diverged} diverged runs across the judged conditions' if diverged else ''}."
+        )
+    control = [c for c in conds if c["role"] == "control"]
+    if control:
+        must = "violated" if verdict["kind"] == "check" else "refuted"
+        outcome = verdict.get("control_verdict")
+        text += f" The negative control ({', '.join(c['condition'] for c in control)}) came out {outcome}" + (
+            ", so the rule can fail." if outcome == must else f", not {must}: the rule could not be shown to fail."
+        )
+    elif verdict["kind"] != "check":
+        text += f" No negative control condition: {verdict['decision'].get('no_control', '')}"
+    context = [c for c in conds if c["role"] == "context"]
+    if context:
+        text += f" {len(context)} context condition(s) are drawn and summarized but do not enter the verdict."
+    return text
+
+
+def _total(n) -> int:
+    return sum(n) if isinstance(n, list) else int(n or 0)
+
+
+def provenance(benchmark_paths: list[str]) -> dict:
+    """Where and how the report's run was made: commit, date, versions, CPU, BLAS, job time."""
+    import platform
+    import subprocess
+    from importlib.metadata import PackageNotFoundError, version
+
+    from threadpoolctl import threadpool_info
+
+    def run(*cmd):
+        try:
+            return subprocess.run(cmd, capture_output=True, text=True, check=False).stdout.strip()
+        except OSError:
+            return ""
+
+    versions = {}
+    for name in ("actlab", "numpy", "scipy", "scikit-learn", "matplotlib", "mlflow", "snakemake"):
+        try:
+            versions[name] = version(name)
+        except PackageNotFoundError:
+            versions[name] = "absent"
+    cpu = platform.processor() or platform.machine()
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists():
+        for line in cpuinfo.read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    blas = "; ".join(
+        f"{i.get('internal_api')} {i.get('version')} ({i.get('architecture', '?')})"
+        for i in threadpool_info()
+        if i.get("user_api") == "blas"
+    )
+    seconds = 0.0
+    for tsv in benchmark_paths:  # Snakemake's benchmark files: a header, then "s<TAB>h:m:s<TAB>..."
+        lines = Path(tsv).read_text().splitlines()
+        if len(lines) > 1:
+            seconds += float(lines[1].split("\t")[0])
+    commit = run("git", "rev-parse", "--short", "HEAD") or "unknown"
+    if run("git", "status", "--porcelain", "--untracked-files=no"):
+        commit += " (with uncommitted changes)"
+    return {
+        "commit": commit,
+        "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "python": platform.python_version(),
+        "versions": versions,
+        "cpu": cpu,
+        "blas": blas or "unknown",
+        "train_seconds": round(seconds),
+    }
+
+
 def fmt(x) -> str:
     """A number as the report shows it (4 significant digits)."""
     if x is None:
@@ -49,11 +165,24 @@ def _environment() -> jinja2.Environment:
         keep_trailing_newline=True,
     )
     env.filters["fmt"] = fmt
+    env.filters["total"] = _total
+    env.filters["css"] = lambda label: str(label).replace(" ", "-")
     return env
 
 
-def render(verdict_paths: list[str], html_path: str, markdown_path: str, figure_dir: str, profile: str) -> None:
-    """Write ``index.html`` (figures embedded), ``claims.md`` and a copy of the figures for it."""
+def render(
+    verdict_paths: list[str],
+    html_path: str,
+    markdown_path: str,
+    figure_dir: str,
+    profile: str,
+    benchmark_paths: list[str] = (),
+) -> None:
+    """Write ``index.html`` (figures embedded), ``claims.md`` and a copy of the figures for it.
+
+    ``benchmark_paths`` are the training jobs' Snakemake benchmark files, whose total time the
+    report's provenance states.
+    """
     verdicts = load_verdicts(verdict_paths)
     figure_dir = Path(figure_dir)
     figure_dir.mkdir(parents=True, exist_ok=True)
@@ -63,15 +192,33 @@ def render(verdict_paths: list[str], html_path: str, markdown_path: str, figure_
             fig["file"] = f"{v['claim']}-{fig['path']}"
             shutil.copyfile(source, figure_dir / fig["file"])
             fig["data"] = base64.b64encode(source.read_bytes()).decode()
-    groups = [(key, title, [v for v in verdicts if v["group"] == key]) for key, title in GROUPS.items()]
+    for v in verdicts:
+        v["finding"] = finding(v)
+        v["rule_text"] = threshold_text(v)
+        v["interval_text"] = interval_text(v)
+        meanings = EXPERIMENTS[v["experiment"]].metrics
+        v["also"] = [
+            {**a, "rule_text": threshold_text(a), "meaning": meanings.get(a["metric"], "")}
+            for a in v["decision"].get("also") or []
+        ]
+        for c in v["conditions"]:
+            c["interval_text"] = interval_text(c)
+    claims = [v for v in verdicts if v["kind"] != "check"]
+    checks = [v for v in verdicts if v["kind"] == "check"]
+    groups = [(key, title, [v for v in claims if v["group"] == key]) for key, title in GROUPS.items()]
     groups = [g for g in groups if g[2]]
-    counts = {k: sum(v["verdict"] == k for v in verdicts) for k in ("supported", "refuted", "mixed", "inconclusive")}
     context = {
         "groups": groups,
-        "counts": counts,
-        "n_claims": len(verdicts),
+        "checks": checks,
+        "ordered": [v for _, _, items in groups for v in items] + checks,
+        "counts": {k: sum(v["verdict"] == k for v in claims) for k in CLAIM_LABELS},
+        "check_counts": {k: sum(v["verdict"] == k for v in checks) for k in CHECK_LABELS},
+        "n_claims": len(claims),
+        "n_checks": len(checks),
+        "n_amended": sum(bool(v["amendments"]) for v in verdicts),
         "profile": profile,
         "figure_dir": figure_dir.name,
+        "provenance": provenance(list(benchmark_paths)),
     }
     env = _environment()
     Path(html_path).write_text(env.get_template("report.html.j2").render(**context))

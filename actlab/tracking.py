@@ -266,6 +266,7 @@ def parent_run(verdict: dict, context: dict[str, str], timestamp: int) -> RunDat
     tags = {
         **context,
         "verdict": verdict["verdict"],
+        "kind": verdict.get("kind", "claim"),
         "statement": verdict["statement"],
         "source": ", ".join(verdict["source"]),
         "experiment_type": verdict["experiment"],

@@ -9,4 +9,5 @@ with pipeline.rule_context(snakemake.log[0], snakemake.threads):
         markdown_path=snakemake.output.markdown,
         figure_dir=snakemake.output.figures,
         profile=snakemake.params.profile,
+        benchmark_paths=snakemake.input.benchmarks,
     )
