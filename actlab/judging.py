@@ -427,6 +427,7 @@ def judge(claim: dict, cells: list[Cell], experiment: Experiment, global_seed: i
         ),
         "decision": decision,
         "amendments": claim.get("amendments", []),
+        "quote": claim.get("quote"),
         "conditions": summaries,
         "cells": [c.id for c in cells],
     }

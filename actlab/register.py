@@ -98,6 +98,8 @@ def check_register(register: dict, sources: dict, profile: str = "full") -> None
         for source in raw["sources"]:
             if source not in sources:
                 raise RegisterError(f"{where}.sources: unknown source {source!r}; known: {', '.join(sorted(sources))}")
+        if "quote" in raw and raw["quote"]["source"] not in raw["sources"]:
+            raise RegisterError(f"{where}.quote.source: {raw['quote']['source']!r} is not among the claim's sources")
         if raw["experiment"] not in EXPERIMENTS:
             raise RegisterError(
                 f"{where}.experiment: unknown experiment type {raw['experiment']!r}; "
@@ -233,5 +235,7 @@ def resolve(register: dict, sources: dict, profile: str) -> list[dict]:
         view = profile_view(raw, profile)
         view["cells"] = expand_cells(view)
         view["source_files"] = [sources[s]["file"] for s in view["sources"]]
+        if "quote" in view:
+            view["quote"] = {**view["quote"], "file": sources[view["quote"]["source"]]["file"]}
         claims.append(view)
     return claims
