@@ -52,6 +52,7 @@ def test_snakefmt_clean():
 def test_quick_run_writes_every_claim(quick_run):
     import json
 
+    from actlab import stats
     from actlab.register import load_yaml
 
     claim_ids = [c["id"] for c in load_yaml(REPO / "config/claims.yaml")["claims"]]
@@ -59,9 +60,12 @@ def test_quick_run_writes_every_claim(quick_run):
     assert sorted(found) == sorted(claim_ids)
     for path in found.values():
         verdict = json.loads(path.read_text())
-        for key in ("claim", "statement", "source", "verdict", "metric", "estimate", "ci95", "threshold", "n_seeds"):
+        for key in ("claim", "kind", "statement", "source", "verdict", "metric", "estimate", "ci95", "threshold"):
             assert key in verdict, key
-        assert verdict["verdict"] in {"supported", "refuted", "inconclusive", "mixed"}
+        labels = stats.CHECK_VERDICTS if verdict["kind"] == "check" else stats.VERDICTS
+        assert verdict["verdict"] in labels
+        for cond in verdict["conditions"]:  # every condition accounts for every seed
+            assert {"role", "n", "n_diverged", "n_undefined", "verdict"} <= set(cond), cond
         for fig in verdict["figures"]:
             assert (path.parent / fig["path"]).stat().st_size > 1000
     html = (quick_run / "results-quick/report/index.html").read_text()
