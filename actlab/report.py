@@ -135,8 +135,9 @@ def provenance(benchmark_paths: list[str]) -> dict:
         if len(lines) > 1:
             seconds += float(lines[1].split("\t")[0])
     commit = run("git", "rev-parse", "--short", "HEAD") or "unknown"
-    if run("git", "status", "--porcelain", "--untracked-files=no"):
-        commit += " (with uncommitted changes)"
+    code = ("actlab", "config", "rules", "scripts", "Snakefile", "pyproject.toml")  # not the report itself
+    if run("git", "status", "--porcelain", "--untracked-files=no", "--", *code):
+        commit += " (with uncommitted changes to the code or config)"
     return {
         "commit": commit,
         "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
