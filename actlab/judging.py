@@ -305,8 +305,9 @@ def _interval_fn(cond: dict, seed: list):
     return at
 
 
-def judge_family(conds: list[dict], decision: dict, seed: list) -> list[dict]:
-    """Summaries of one role's conditions, decided together under Holm's step-down."""
+def judge_family(conds: list[dict], decision: dict, seed: list, holm: bool = True) -> list[dict]:
+    """Summaries of one role's conditions, decided together under Holm's step-down (``holm``),
+    or each on its own 95% interval (the context, which is summarized, never judged)."""
     min_n = decision.get("min_n", DEFAULT_MIN_N)
     summaries, testable, tests = [], [], []
     for cond in conds:
@@ -325,7 +326,8 @@ def judge_family(conds: list[dict], decision: dict, seed: list) -> list[dict]:
             testable.append(summary)
             tests.append((fn, cond["compare"], cond["threshold"]))
         summaries.append(summary)
-    for summary, result in zip(testable, stats.holm_step_down(tests), strict=True):
+    results = stats.holm_step_down(tests) if holm else [stats.holm_step_down([t])[0] for t in tests]
+    for summary, result in zip(testable, results, strict=True):
         summary.update(
             {
                 "verdict": result["verdict"],
@@ -373,7 +375,8 @@ def judge(claim: dict, cells: list[Cell], experiment: Experiment, global_seed: i
         if kind == "check":
             summaries += judge_check(by_role[role])
         else:
-            summaries += judge_family(by_role[role], decision, [global_seed, "judge", claim["id"], role])
+            seed = [global_seed, "judge", claim["id"], role]
+            summaries += judge_family(by_role[role], decision, seed, holm=role != "context")
     judged = [s for s in summaries if s["role"] == "judged"]
     controls = [s for s in summaries if s["role"] == "control"]
     if kind == "check":

@@ -82,7 +82,7 @@ def finding(verdict: dict) -> str:
     if control:
         must = "violated" if verdict["kind"] == "check" else "refuted"
         outcome = verdict.get("control_verdict")
-        text += f" The negative control ({', '.join(c['condition'] for c in control)}) came out {outcome}" + (
+        text += f" The negative control ({'; '.join(c['condition'] for c in control)}) came out {outcome}" + (
             ", so the rule can fail." if outcome == must else f", not {must}: the rule could not be shown to fail."
         )
     elif verdict["kind"] != "check":

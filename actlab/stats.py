@@ -211,7 +211,9 @@ def boundary(summaries: Sequence[dict]) -> str:
     """Where a claim holds and where it fails, e.g. ``"supported at depth=5; refuted at depth=2"``."""
     parts = []
     for verdict in ("supported", "refuted", "inconclusive"):
-        conditions = [s["condition"] for s in summaries if s["verdict"] == verdict]
+        conditions = [
+            f"({c})" if ", " in c else c for c in (s["condition"] for s in summaries if s["verdict"] == verdict)
+        ]
         if conditions:
             parts.append(f"{verdict} at {', '.join(conditions)}")
     return "; ".join(parts)
