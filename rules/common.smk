@@ -10,14 +10,13 @@ validate(config, "../config/schemas/config.schema.yaml")
 try:
     _register = load_yaml(config["claims"])
     validate(_register, "../config/schemas/claims.schema.yaml")
-    check_ledger(_register, config["ledger"])
     CLAIMS = {
         claim["id"]: claim
         for claim in resolve(
             _register, load_yaml(config["sources"])["sources"], config["profile"]
         )
     }
-except (RegisterError, LedgerError) as err:
+except RegisterError as err:
     raise WorkflowError(f"claims register {config['claims']}: {err}")
 _unknown = sorted(set(config["only"]) - set(CLAIMS))
 if _unknown:
@@ -34,6 +33,13 @@ for _claim in CLAIMS.values():
                     f"claim {_claim['id']!r}: dataset {_name!r} is not in the config's "
                     f"'datasets' ({', '.join(sorted(config['datasets']))})"
                 )
+
+# Last, once the register is well formed: a rule frozen by a full run may change only with an
+# amendment. The ledger hashes the register as written (validate() above filled in defaults).
+try:
+    check_ledger(load_yaml(config["claims"]), config["ledger"])
+except LedgerError as err:
+    raise WorkflowError(f"claims register {config['claims']}: {err}")
 
 RESULTS = config["results"]
 REPORTS = config["reports"]

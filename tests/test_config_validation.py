@@ -135,6 +135,8 @@ def test_a_frozen_rule_changed_without_amendment_is_rejected(workdir):
     register = copy.deepcopy(CLAIMS)
     frozen = workdir / "ledger-test.yaml"
     ledger.record(register, frozen, commit="abc1234", date="2026-11-30")
+    unchanged = _run(workdir, "-n", "--config", f"ledger={frozen.name}")
+    assert unchanged.returncode == 0, (unchanged.stdout + unchanged.stderr)[-2000:]
     register["claims"][0]["decision"]["threshold"] = -2.0
     changed = workdir / "changed-rule.yaml"
     changed.write_text(yaml.safe_dump(register, sort_keys=False))
