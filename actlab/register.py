@@ -43,7 +43,9 @@ def profile_view(claim: dict, profile: str) -> dict:
     """The claim as run under ``profile``: "full" as written, "quick" with its ``quick`` overrides.
 
     ``quick.seeds`` replaces ``seeds``, ``quick.params`` is merged into ``params`` and each axis of
-    ``quick.grid`` replaces that axis of ``grid``. The view records its ``profile``.
+    ``quick.grid`` replaces that axis of ``grid``; a value there that is the label of a full-grid
+    value stands for that value (``[sigmoid, sigmoid-n01-wide]`` picks two entries, mappings
+    included). The view records its ``profile``.
     """
     view = copy.deepcopy(claim)
     view["profile"] = profile
@@ -51,7 +53,11 @@ def profile_view(claim: dict, profile: str) -> dict:
     if profile == "quick":
         view["seeds"] = overrides.get("seeds", view["seeds"])
         view["params"] = {**view.get("params", {}), **overrides.get("params", {})}
-        view["grid"] = {**view.get("grid", {}), **overrides.get("grid", {})}
+        grid = view.get("grid", {}) or {}
+        for axis, values in (overrides.get("grid") or {}).items():
+            by_label = {slug(v): v for v in grid.get(axis, [])}
+            grid[axis] = [by_label.get(slug(v), v) for v in values]
+        view["grid"] = grid
     return view
 
 

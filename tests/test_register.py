@@ -1,0 +1,30 @@
+"""How a claim is viewed under a profile: the quick grid picks full-grid values by their label."""
+
+from __future__ import annotations
+
+from actlab.register import expand_cells, profile_view
+
+CLAIM = {
+    "id": "c",
+    "seeds": 24,
+    "params": {"width": 64},
+    "grid": {
+        "activation": ["sigmoid", "tanh", {"label": "wide", "activation": "sigmoid", "width": 256}],
+        "depth": [2, 5, 10],
+    },
+    "quick": {"seeds": 4, "grid": {"activation": ["sigmoid", "wide"], "depth": [10]}},
+}
+
+
+def test_the_quick_grid_picks_full_grid_entries_by_label():
+    view = profile_view(CLAIM, "quick")
+    assert view["seeds"] == 4 and view["profile"] == "quick"
+    assert view["grid"]["activation"] == ["sigmoid", CLAIM["grid"]["activation"][2]]
+    cells = expand_cells(view)
+    assert sorted(cells) == ["activation-sigmoid_depth-10", "activation-wide_depth-10"]
+    assert cells["activation-wide_depth-10"]["params"] == {"width": 256, "activation": "sigmoid", "depth": 10}
+
+
+def test_the_full_view_is_the_claim_as_written():
+    view = profile_view(CLAIM, "full")
+    assert view["grid"] == CLAIM["grid"] and "quick" not in view and view["seeds"] == 24
