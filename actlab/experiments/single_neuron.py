@@ -286,7 +286,7 @@ class SingleNeuron(Experiment):
             notes.append(_output_layer_panel(fig.add_subplot(grid[0, 3]), out))
         for k, model in enumerate(MODELS):
             members = [c for c in cells if c.params["model"] == model]
-            _rate_panel(self, fig.add_subplot(grid[1, k]), members, model, claim["decision"]["threshold"])
+            _rate_panel(self, fig.add_subplot(grid[1, k]), members, model, claim["decision"])
         ax = fig.add_subplot(grid[1, 3])
         _excess_panel(self, ax, cells)
         plotting.save(fig, path)
@@ -300,7 +300,8 @@ class SingleNeuron(Experiment):
             "outcome of each random start by the signs of its input weight w and output weight v. (e-g) "
             "Failure rate (final expected loss more than fail_margin above a run started at the target's "
             "own parameters) with 95% CI (exact binomial) vs learning rate, per activation and model; the "
-            f"dotted line is the decision threshold; {diverged} runs that diverged (NaN or inf) are left out. "
+            f"dotted lines bound the judged band; the {diverged} runs that diverged (NaN, inf or a loss above "
+            "1e6) count as the decision rule says (as failures). "
             "(h) Final excess loss of every run. Measured mechanism: " + " ".join(n for n in notes if n)
         )
 
@@ -479,10 +480,11 @@ def _median(values: np.ndarray) -> str:
     return f"{np.median(values):.3f}" if len(values) else "n/a"
 
 
-def _rate_panel(exp: SingleNeuron, ax, cells: list[Cell], model: str, threshold: float) -> None:
-    """(e-g): failure rate vs learning rate, one line per activation."""
-    from actlab import plotting  # matplotlib: loaded by figure() already
+def _rate_panel(exp: SingleNeuron, ax, cells: list[Cell], model: str, decision: dict) -> None:
+    """(e-g): failure rate vs learning rate, one line per activation, every run counted as the rule says."""
+    from actlab import judging, plotting  # matplotlib: loaded by figure() already
 
+    threshold = decision["threshold"]
     series = {}
     for c in cells:
         series.setdefault(_act_label(c), []).append(c)
@@ -491,7 +493,9 @@ def _rate_panel(exp: SingleNeuron, ax, cells: list[Cell], model: str, threshold:
         shift = 10 ** (0.04 * (k - (len(series) - 1) / 2))  # side by side, so equal rates stay visible
         lrs = np.array([c.params["lr"] for c in members]) * shift
         rates, lo, hi = (
-            np.array([plotting.mean_interval(exp.metric("failure", c), binary=True) for c in members]).reshape(-1, 3).T
+            np.array([plotting.mean_interval(judging.samples(c, exp, decision).values, binary=True) for c in members])
+            .reshape(-1, 3)
+            .T
         )
         for c, rate in zip(members, rates, strict=True):
             if np.isnan(rate):
