@@ -214,15 +214,17 @@ def parts(decision: dict) -> list[dict]:
     return [decision, *extra]
 
 
-def conditions(claim: dict, cells: list[Cell], experiment: Experiment) -> list[dict[str, Any]]:
+def conditions(
+    claim: dict, cells: list[Cell], experiment: Experiment, planned: list[Planned] | None = None
+) -> list[dict[str, Any]]:
     """Apply the decision rule, every part of it; one dict per condition with its usable samples.
 
     Each dict has ``label`` (prefixed by the metric for an ``also`` part), ``role``, ``metric``,
     ``compare``, ``threshold``, ``setting`` (axis -> value, plus the tuned values), ``values``
     (the treatment's usable per-seed values), ``counts`` and, for a contrast, ``baseline`` values
-    and ``op``.
+    and ``op``. ``planned`` is :func:`plan`'s result, if the caller has it already.
     """
-    planned = plan(claim, cells)
+    planned = plan(claim, cells) if planned is None else planned
     out = []
     for k, decision in enumerate(parts(claim["decision"])):
         prefix = f"{decision['metric']}: " if k else ""
@@ -365,7 +367,8 @@ def judge(claim: dict, cells: list[Cell], experiment: Experiment, global_seed: i
     """The verdict dictionary of a claim (the contract read by tracking and the report)."""
     decision = claim["decision"]
     kind = claim.get("kind", "claim")
-    conds = conditions(claim, cells, experiment)
+    planned = plan(claim, cells)
+    conds = conditions(claim, cells, experiment, planned)
     binary = decision["metric"] in experiment.binary_metrics
     by_role = {role: [c for c in conds if c["role"] == role] for role in ROLES}
     summaries: list[dict] = []
@@ -389,7 +392,7 @@ def judge(claim: dict, cells: list[Cell], experiment: Experiment, global_seed: i
         verdict = stats.combine([s["verdict"] for s in judged])
         control_verdict = stats.combine([s["verdict"] for s in controls])
         must = "refuted"
-        head_label = headline(claim, plan(claim, cells)).label
+        head_label = headline(claim, planned).label
         head = next(s for s in judged if s["condition"] == head_label)
     reason = None
     if controls and control_verdict != must:
