@@ -15,15 +15,16 @@ Backpropagation follows the recurrence of seed 000 and Rumelhart, Hinton & Willi
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from actlab.activations import Activation, get_activation
 from actlab.batchnorm import BatchNorm
+from actlab.checks import check_array, check_int
 from actlab.initializers import get_initializer
-from actlab.seeding import Seeds
+from actlab.seeding import Seeds, seed_indices
 
 BATCHNORM_PLACES = (None, "before", "after")
 
@@ -63,7 +64,7 @@ class MLP:
     hidden : sequence of int
         Hidden layer widths ``n_1 .. n_L`` (may be empty: a single dense layer).
     n_outputs : int
-        Output dimension.
+        Output dimension. Every width is a Python or NumPy integer ``>= 1`` (not a float, not a bool).
     activation : str, dict, Activation or list of them
         Hidden activation, or one per hidden layer (see :mod:`actlab.activations`).
     output_activation : str, dict or Activation
@@ -80,6 +81,16 @@ class MLP:
         The ensemble members; each draws its initial weights from its own "init" stream.
     dtype : numpy dtype
         float64 (default) or float32.
+
+    Raises
+    ------
+    TypeError
+        For a width that is not an integer (``32.7``, ``16.0``, ``True``), ``hidden`` that is not a
+        sequence, seeds that are neither a :class:`Seeds`, a count nor a sequence of indices, or an
+        unknown dtype.
+    ValueError
+        For a width or seed count below 1, a negative seed index, a non-float dtype, an unknown
+        batch-norm place, or activation / initializer lists of the wrong length.
     """
 
     def __init__(
@@ -98,14 +109,24 @@ class MLP:
         dtype=np.float64,
     ) -> None:
         if batchnorm not in BATCHNORM_PLACES:
-            raise ValueError(f"batchnorm must be one of {BATCHNORM_PLACES}, got {batchnorm!r}")
-        self.seeds = seeds if isinstance(seeds, Seeds) else Seeds(seeds)
-        self.dtype = np.dtype(dtype)
+            raise ValueError(f"MLP: batchnorm must be one of {BATCHNORM_PLACES}, got {batchnorm!r}")
+        self.seeds = seeds if isinstance(seeds, Seeds) else Seeds(seed_indices(seeds, "MLP: seeds"))
+        try:
+            self.dtype = np.dtype(dtype)
+        except TypeError:
+            raise TypeError(f"MLP: dtype must be float32 or float64, got {dtype!r}") from None
         if self.dtype not in (np.float32, np.float64):
-            raise ValueError(f"dtype must be float32 or float64, got {self.dtype}")
-        self.sizes = [int(n_inputs), *[int(h) for h in hidden], int(n_outputs)]
-        if min(self.sizes) < 1:
-            raise ValueError(f"layer sizes must be positive, got {self.sizes}")
+            raise ValueError(f"MLP: dtype must be float32 or float64, got {self.dtype}")
+        if isinstance(hidden, str | bytes) or not isinstance(hidden, Iterable):
+            raise TypeError(
+                f"MLP: hidden must be a sequence of layer widths (e.g. [32, 32], or [] for none), "
+                f"got {hidden!r} ({type(hidden).__name__})"
+            )
+        self.sizes = [
+            check_int(n_inputs, "MLP: n_inputs", minimum=1),
+            *[check_int(h, f"MLP: hidden[{i}]", minimum=1) for i, h in enumerate(hidden)],
+            check_int(n_outputs, "MLP: n_outputs", minimum=1),
+        ]
         n_hidden = len(self.sizes) - 2
         n_seeds = len(self.seeds)
         act_specs = activation if isinstance(activation, list) else [activation] * n_hidden
@@ -152,6 +173,52 @@ class MLP:
     def n_hidden(self) -> int:
         return len(self.sizes) - 2
 
+    def check_inputs(self, x, name: str, *, finite: bool = False, allow_empty: bool = False) -> np.ndarray:
+        """Check inputs ``x`` for this network: ``(B, n_0)`` or ``(S, B, n_0)`` (see :func:`check_array`).
+
+        Parameters
+        ----------
+        x : array_like
+            The inputs as passed.
+        name : str
+            How the error message names them, e.g. ``"train: test[0]"``.
+        finite, allow_empty : bool
+            As in :func:`check_array`.
+
+        Returns
+        -------
+        ndarray
+            ``np.asarray(x)``.
+        """
+        width = (self.sizes[0], f"the network has {self.sizes[0]} inputs")
+        return check_array(
+            x, name, ndim=(2, 3), shape=(None, width), n_seeds=self.n_seeds, finite=finite, allow_empty=allow_empty
+        )
+
+    def check_targets(self, y, name: str, n_rows: int, *, finite: bool = False) -> np.ndarray:
+        """Check targets ``y`` for ``n_rows`` samples: ``(n_rows, n_out)`` or ``(S, n_rows, n_out)``.
+
+        Parameters
+        ----------
+        y : array_like
+            The targets as passed (one-hot rows for classification).
+        name : str
+            How the error message names them, e.g. ``"train: y"``.
+        n_rows : int
+            The number of samples of the matching inputs.
+        finite : bool
+            As in :func:`check_array`.
+
+        Returns
+        -------
+        ndarray
+            ``np.asarray(y)``.
+        """
+        n_out = self.sizes[-1]
+        rows = (n_rows, f"the inputs have {n_rows} rows")
+        width = (n_out, f"the network has {n_out} outputs (pass classes as one-hot rows)")
+        return check_array(y, name, ndim=(2, 3), shape=(rows, width), n_seeds=self.n_seeds, finite=finite)
+
     def parameters(self) -> list[np.ndarray]:
         """Every learnable array (each ``(S, ...)``), in a fixed order matched by :meth:`backward`."""
         params = [w for w in self.W] + [b for b in self.b if b is not None]
@@ -174,8 +241,16 @@ class MLP:
         """Run the ensemble on ``x`` of shape ``(B, n_0)`` or ``(S, B, n_0)``.
 
         Returns the :class:`ForwardCache`; the output, shape ``(S, B, n_out)``, is ``cache.out``.
+        Only the shape of ``x`` is checked (``ValueError`` naming the expected one): this runs
+        every training step, so finiteness is checked by :func:`~actlab.training.train` once.
         """
         x = np.asarray(x, dtype=self.dtype)
+        if (
+            x.ndim not in (2, 3)
+            or x.shape[-1] != self.sizes[0]
+            or (x.ndim == 3 and x.shape[0] not in (1, self.n_seeds))
+        ):
+            self.check_inputs(x, "MLP.forward/predict: x", allow_empty=True)  # raises, naming what is wrong
         if x.ndim == 2:
             x = x[None]
         inputs, pre, post = [], [], []
@@ -196,7 +271,7 @@ class MLP:
         return ForwardCache(inputs, pre, post, out_pre, out, train)
 
     def predict(self, x: np.ndarray) -> np.ndarray:
-        """Eval-mode output, shape ``(S, B, n_out)``."""
+        """Eval-mode output, shape ``(S, B, n_out)``, for ``x`` as in :meth:`forward`."""
         return self.forward(x, train=False).out
 
     def _dense(self, a: np.ndarray, layer: int) -> np.ndarray:

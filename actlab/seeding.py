@@ -13,6 +13,42 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 
+from actlab.checks import check_int
+
+
+def seed_indices(indices, name: str = "Seeds: indices") -> list[int]:
+    """The member indices of an ensemble given as a count or as the indices themselves.
+
+    Parameters
+    ----------
+    indices : int or iterable of int
+        A count ``n >= 1`` (members ``0 .. n - 1``) or the non-negative indices of the members.
+    name : str
+        How the error message names the argument.
+
+    Returns
+    -------
+    list of int
+
+    Raises
+    ------
+    TypeError
+        For anything else (``2.0``, ``True``, a string, float indices, ...).
+    ValueError
+        For a count below 1, a negative index or no indices at all.
+    """
+    if isinstance(indices, int | np.integer) and not isinstance(indices, bool):
+        return list(range(check_int(indices, f"{name} (a count)", minimum=1)))
+    if isinstance(indices, str | bytes) or not isinstance(indices, Iterable):
+        raise TypeError(
+            f"{name} must be an int count >= 1 or a sequence of non-negative ints, "
+            f"got {indices!r} ({type(indices).__name__})"
+        )
+    out = [check_int(i, f"{name}[{pos}]") for pos, i in enumerate(indices)]
+    if not out:
+        raise ValueError(f"{name} is empty: an ensemble needs at least one seed")
+    return out
+
 
 def key_to_ints(key: Iterable[int | str]) -> list[int]:
     """Map a key of ints and strings to non-negative 32-bit ints (strings via SHA-256)."""
@@ -32,16 +68,25 @@ class Seeds:
 
     Parameters
     ----------
-    indices : sequence of int
-        Seed indices of the ensemble members; ``Seeds(key, [3])`` is member 3 trained alone.
+    indices : int or sequence of int
+        Either a count ``n >= 1`` (members ``0 .. n - 1``) or the non-negative seed indices of the
+        members; ``Seeds([3], key)`` is member 3 trained alone.
     key : sequence of int or str
         What the run is, e.g. ``(global_seed, claim, cell)``.
+
+    Raises
+    ------
+    TypeError
+        If ``indices`` is neither an int nor a sequence of ints (``Seeds(2.0)``, ``Seeds(True)``),
+        or ``key`` is not a sequence (a bare string would be split into characters).
+    ValueError
+        If the count is below 1, an index is negative or a key part is a negative int.
     """
 
     def __init__(self, indices: Sequence[int] | int, key: Sequence[int | str] = ()) -> None:
-        self.indices = list(range(indices)) if isinstance(indices, int) else [int(i) for i in indices]
-        if not self.indices:
-            raise ValueError("an ensemble needs at least one seed")
+        self.indices = seed_indices(indices)
+        if isinstance(key, str | bytes) or not isinstance(key, Iterable):
+            raise TypeError(f"Seeds: key must be a sequence of ints or strings, got {key!r} ({type(key).__name__})")
         self.key = tuple(key)
         self._key_ints = key_to_ints(self.key)
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import numbers
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -9,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from actlab import probes
+from actlab.checks import check_array, check_int
 from actlab.losses import Loss, get_loss
 from actlab.network import MLP
 from actlab.optimizers import Optimizer, get_optimizer
@@ -26,15 +29,34 @@ class ArrayData:
     Each seed shuffles with its own "data" stream every epoch (``shuffle=True``) so an ensemble
     sees the same batches as its seeds trained one at a time. ``batch_size=None`` is full-batch
     gradient descent; the last batch of an epoch may be smaller (as in scikit-learn).
+
+    Parameters
+    ----------
+    x : array_like, shape (N, n_in)
+        Inputs: real, finite, at least one row.
+    y : array_like, shape (N, n_out)
+        Targets for the same rows (one-hot rows for classification): real and finite.
+    batch_size : int or None
+        Samples per batch (``>= 1``; larger than ``N`` means full batch), or None for full batch.
+    shuffle : bool
+        Reshuffle every epoch, per seed (only when there is more than one batch).
+
+    Raises
+    ------
+    TypeError
+        For non-numeric arrays or a batch size that is not an int (``32.7``, ``True``).
+    ValueError
+        For arrays that are not 2-D, are empty, disagree on ``N`` or hold NaN or inf, or a
+        batch size below 1. Whether the widths fit a network is checked by :func:`train`.
     """
 
     def __init__(self, x: np.ndarray, y: np.ndarray, batch_size: int | None = None, shuffle: bool = True):
-        self.x, self.y = np.asarray(x), np.asarray(y)
-        if self.x.ndim != 2 or self.y.ndim != 2 or len(self.x) != len(self.y):
-            raise ValueError(f"x must be (N, n_in) and y (N, n_out), got {self.x.shape} and {self.y.shape}")
-        if batch_size is not None and batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1 or None (full batch), got {batch_size}")
-        self.batch_size = len(self.x) if batch_size is None else min(int(batch_size), len(self.x))
+        self.x = check_array(x, "ArrayData: x", finite=True)
+        rows = (len(self.x), f"x has {len(self.x)} rows")
+        self.y = check_array(y, "ArrayData: y", shape=(rows, None), finite=True)
+        if batch_size is not None:
+            batch_size = check_int(batch_size, "ArrayData: batch_size (None for full batch)", minimum=1)
+        self.batch_size = len(self.x) if batch_size is None else min(batch_size, len(self.x))
         self.shuffle = shuffle and self.batch_size < len(self.x)
 
     def batches(self, rngs: list[np.random.Generator]) -> Iterator[tuple[np.ndarray, np.ndarray]]:
@@ -58,10 +80,31 @@ class StreamData:
 
     Each seed draws from its own "data" stream, ``steps_per_epoch`` batches per epoch (the
     Keras ``fit_generator`` protocol of seed 002).
+
+    Parameters
+    ----------
+    sample : callable
+        ``sample(rng, batch_size) -> (x, y)``.
+    batch_size, steps_per_epoch : int
+        Both ``>= 1``.
+
+    Raises
+    ------
+    TypeError
+        If ``sample`` is not callable or a count is not an int.
+    ValueError
+        If a count is below 1.
+
+    The batches are drawn during training, so their shapes are checked by :func:`train` step by
+    step, but not their finiteness (NaN samples are recorded as divergence).
     """
 
     def __init__(self, sample: Callable, batch_size: int, steps_per_epoch: int):
-        self.sample, self.batch_size, self.steps_per_epoch = sample, int(batch_size), int(steps_per_epoch)
+        if not callable(sample):
+            raise TypeError(f"StreamData: sample must be a function (rng, batch_size) -> (x, y), got {sample!r}")
+        self.sample = sample
+        self.batch_size = check_int(batch_size, "StreamData: batch_size", minimum=1)
+        self.steps_per_epoch = check_int(steps_per_epoch, "StreamData: steps_per_epoch", minimum=1)
 
     def batches(self, rngs):
         for _ in range(self.steps_per_epoch):
@@ -208,11 +251,45 @@ def train(
     Divergence (a NaN or infinite loss or parameter, or a loss above :data:`EXPLODED_LOSS`) never
     raises: the seed is marked in ``History.diverged``, frozen (learning rate 0) and its later
     metrics are NaN.
+
+    Raises
+    ------
+    TypeError
+        For arguments of the wrong type: ``net`` not an :class:`MLP`, ``data`` without a
+        ``batches`` method (e.g. a bare ``(x, y)``), a non-int count, a non-numeric array or penalty.
+    ValueError
+        Before training, for data that cannot be trained on: inputs whose width is not the
+        network's ``n_inputs``, targets whose shape is not ``(N, n_outputs)``, empty arrays, NaN or
+        infinite entries in ``data`` (an :class:`ArrayData`), ``probe`` or ``test``, and negative or
+        non-finite penalties or counts. During training, for a batch (of a :class:`StreamData` or
+        other source) whose shapes do not fit the network.
     """
-    if epochs < 0 or probe_every < 1:
-        raise ValueError(f"epochs must be >= 0 and probe_every >= 1, got {epochs} and {probe_every}")
-    if l2 < 0 or l1_activation < 0:
-        raise ValueError(f"penalties must be >= 0, got l2={l2} and l1_activation={l1_activation}")
+    if not isinstance(net, MLP):
+        raise TypeError(f"train: net must be an MLP, got {type(net).__name__}")
+    if not callable(getattr(data, "batches", None)):
+        raise TypeError(
+            f"train: data must be an ArrayData, a StreamData or have a batches(rngs) method, "
+            f"got {type(data).__name__}; wrap arrays as ArrayData(x, y, batch_size)"
+        )
+    epochs = check_int(epochs, "train: epochs")
+    probe_every = check_int(probe_every, "train: probe_every", minimum=1)
+    for name, value in (("l2", l2), ("l1_activation", l1_activation)):
+        if isinstance(value, bool) or not isinstance(value, numbers.Real):
+            raise TypeError(f"train: {name} must be a real number >= 0, got {value!r} ({type(value).__name__})")
+        if not (math.isfinite(value) and value >= 0):
+            raise ValueError(f"train: {name} must be a finite number >= 0, got {value}")
+    if on_epoch is not None and not callable(on_epoch):
+        raise TypeError(f"train: on_epoch must be a function (epoch, net) or None, got {on_epoch!r}")
+    # Every fixed data set, once per call (ArrayData checked itself, but not against this network).
+    sets = [("data.x", "data.y", (data.x, data.y))] if isinstance(data, ArrayData) else []
+    for name, pair in (("probe", probe), ("test", test)):
+        if pair is not None:
+            if not isinstance(pair, tuple | list) or len(pair) != 2:
+                raise TypeError(f"train: {name} must be a pair (x, y) of arrays or None, got {type(pair).__name__}")
+            sets.append((f"{name}[0] (x)", f"{name}[1] (y)", pair))
+    for x_name, y_name, (x_set, y_set) in sets:
+        x_set = net.check_inputs(x_set, f"train: {x_name}", finite=True)
+        net.check_targets(y_set, f"train: {y_name}", x_set.shape[-2], finite=True)
     loss = get_loss(loss)
     params = net.parameters()
     opt = get_optimizer(optimizer).bind(params)
@@ -241,7 +318,10 @@ def train(
             total = np.zeros(net.n_seeds)
             n_steps = 0
             for x, y in data.batches(rngs):
-                cache = net.forward(x, train=True)
+                cache = net.forward(x, train=True)  # checks the shape of x
+                out_shape = cache.out.shape  # y must be (B, n_out), (1, B, n_out) or (S, B, n_out)
+                if np.shape(y) not in (out_shape[1:], out_shape, (1, *out_shape[1:])):  # no pass over y
+                    net.check_targets(y, "train: y of a batch from data", out_shape[1])  # raises
                 values, grad_out = loss(cache.out, y)
                 grads, deltas = net.backward(cache, grad_out, l1_activation, skip_weight_grads=factored)
                 for layer in factored:
