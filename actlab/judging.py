@@ -258,16 +258,27 @@ def _part_conditions(planned: list[Planned], decision: dict, experiment: Experim
     return out
 
 
+def _all_diverged(cond: dict) -> bool:
+    """Every run of the condition (or of one side of a contrast) diverged."""
+    return any(s.n_seeds and s.n_diverged == s.n_seeds for s in cond["counts"])
+
+
 def _shortfall(cond: dict, min_n: int) -> str | None:
-    """Why a condition cannot be judged (too few usable seeds), or None."""
+    """Why a condition cannot be judged (every run diverged, too few usable seeds), or None.
+
+    A condition whose every run diverged is never judged, whatever the ``diverged`` rule: its
+    values would all be the stated or worst value, an estimate of the rule, not of the net.
+    """
     for name, s in zip(("treatment", "baseline"), cond["counts"], strict=False):
+        which = f" ({name})" if len(cond["counts"]) == 2 else ""
+        if s.n_seeds and s.n_diverged == s.n_seeds:
+            return f"every run{which} diverged ({s.n_diverged} of {s.n_seeds}): nothing was measured"
         if len(s.values) < min_n:
             lost = []
             if s.n_diverged:
                 lost.append(f"{s.n_diverged} diverged")
             if s.n_undefined:
                 lost.append(f"{s.n_undefined} with the metric undefined")
-            which = f" ({name})" if len(cond["counts"]) == 2 else ""
             return (
                 f"{len(s.values)} usable runs{which} of {s.n_seeds}"
                 + (f" ({', '.join(lost)})" if lost else "")
@@ -316,11 +327,12 @@ def judge_family(conds: list[dict], decision: dict, seed: list, holm: bool = Tru
         summary = _summary_base(cond)
         reason = _shortfall(cond, min_n)
         fn = _interval_fn(cond, [*seed, cond["label"]])
-        if len(cond["values"]) and len(cond.get("baseline", [0.0])):
+        summary.update({"estimate": None, "ci95": [None, None]})
+        if len(cond["values"]) and len(cond.get("baseline", [0.0])) and not _all_diverged(cond):
             est = stats.estimate(cond["values"], cond.get("baseline"), cond.get("op", "difference"))
-            summary.update({"estimate": stats.round_sig(est), "ci95": [stats.round_sig(x) for x in fn(0.95)]})
-        else:
-            summary.update({"estimate": None, "ci95": [None, None]})
+            summary["estimate"] = stats.round_sig(est)
+            if not reason:  # no interval from too few runs (one run would give a zero-width one)
+                summary["ci95"] = [stats.round_sig(x) for x in fn(0.95)]
         if reason:
             summary.update({"verdict": "inconclusive", "reason": reason, "decision_ci": [None, None]})
             summary["decision_level"] = None

@@ -116,11 +116,31 @@ def test_a_condition_below_its_minimum_n_is_inconclusive_with_the_reason():
     assert summary["estimate"] == pytest.approx(0.2, abs=0.1)  # still shown, never judged
 
 
-def test_all_diverged_gives_no_estimate():
+@pytest.mark.parametrize(
+    "rule",
+    [
+        {"count": "exclude", "reason": "for a test"},
+        {"count": "value", "value": 0.0},  # would otherwise read as a perfect, zero-width estimate
+        {"count": "worst"},
+    ],
+)
+def test_a_condition_whose_every_run_diverged_is_inconclusive_with_no_estimate(rule):
     cell = _cell({"a": "x"}, np.full(12, np.nan), np.ones(12, bool))
+    other = _cell({"a": "y"}, _noise(0.2, 12))  # gives "worst" a value to use
+    claim = _claim({"a": ["x", "y"]}, where={"a": "x"}, context={"where": {"a": "y"}}, diverged=rule)
+    verdict = judging.judge(claim, [cell, other], _Table(), 0)
+    judged = next(c for c in verdict["conditions"] if c["role"] == "judged")
+    assert verdict["verdict"] == "inconclusive" and verdict["estimate"] is None
+    assert judged["ci95"] == [None, None] and judged["reason"].startswith("every run diverged (12 of 12)")
+
+
+def test_too_few_runs_get_no_interval():
+    """One usable run would otherwise give a zero-width interval."""
+    cell = _cell({"a": "x"}, np.r_[0.2, [np.nan] * 11], [False] + [True] * 11)
     claim = _claim({"a": ["x"]}, diverged={"count": "exclude", "reason": "for a test"})
     verdict = judging.judge(claim, [cell], _Table(), 0)
-    assert verdict["verdict"] == "inconclusive" and verdict["estimate"] is None
+    assert verdict["verdict"] == "inconclusive"
+    assert verdict["estimate"] == pytest.approx(0.2) and verdict["ci95"] == [None, None]
 
 
 def test_tuning_and_comparing_use_disjoint_seeds():
