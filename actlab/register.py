@@ -23,6 +23,15 @@ from actlab import judging
 from actlab.experiments import EXPERIMENTS, Cell
 
 CELL_ID = re.compile(r"^[A-Za-z0-9.+\-_]+$")
+MAX_CELL_ID = 150
+
+#: JSON Schema validation in which an integer is an int (``32.0`` is not a width); bool is no number
+StrictValidator = jsonschema.validators.extend(
+    jsonschema.Draft202012Validator,
+    type_checker=jsonschema.Draft202012Validator.TYPE_CHECKER.redefine(
+        "integer", lambda _, value: isinstance(value, int) and not isinstance(value, bool)
+    ),
+)
 
 
 class RegisterError(ValueError):
@@ -36,7 +45,10 @@ def load_yaml(path: str | Path) -> Any:
     except FileNotFoundError:
         raise RegisterError(f"file not found: {path}") from None
     except yaml.YAMLError as err:
-        raise RegisterError(f"{path} is not valid YAML: {err}") from None
+        mark = getattr(err, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(err, "problem", None) or " ".join(str(err).split())
+        raise RegisterError(f"{path} is not valid YAML: {problem}{where}") from None
 
 
 def profile_view(claim: dict, profile: str) -> dict:
@@ -117,13 +129,24 @@ def check_register(register: dict, sources: dict, profile: str = "full") -> None
 
 def _check_claim(claim: dict, where: str, profile: str) -> None:
     experiment = EXPERIMENTS[claim["experiment"]]
+    for axis, values in (claim.get("grid") or {}).items():
+        labels = [slug(v) for v in values]
+        repeated = sorted({label for label in labels if labels.count(label) > 1})
+        if repeated:
+            raise RegisterError(
+                f'{where}.grid.{axis}: the label(s) {repeated} appear more than once (0.5, 0.50 and "0.5" are '
+                "one label); two settings with one label would be one cell and one of them would never run"
+            )
     cells = expand_cells(claim)
     for cell_id, cell in cells.items():
         params = cell["params"]
-        if not CELL_ID.match(cell_id):
-            raise RegisterError(f"{where}.grid: cell id {cell_id!r} has characters outside [A-Za-z0-9.+-_]")
+        if not CELL_ID.match(cell_id) or len(cell_id) > MAX_CELL_ID:
+            raise RegisterError(
+                f"{where}.grid: cell id {cell_id!r} must be at most {MAX_CELL_ID} characters of [A-Za-z0-9.+-_] "
+                "(it is a file name); shorten the labels"
+            )
         try:
-            jsonschema.validate(params, experiment.params_schema)
+            StrictValidator(experiment.params_schema).validate(params)
         except jsonschema.ValidationError as err:
             key = ".".join(str(p) for p in err.absolute_path) or "params"
             raise RegisterError(f"{where}.params.{key} (cell {cell_id}): {err.message}") from None

@@ -1,4 +1,9 @@
-"""Malformed configurations fail before any job runs, name the offending key, and write nothing."""
+"""Malformed configurations fail before any job runs, name the offending key, and write nothing.
+
+The register cases run :func:`actlab.preflight.prepare` in-process (what ``rules/common.smk``
+calls); a few cases of each kind run Snakemake itself, to show that it prints the same line and
+writes nothing.
+"""
 
 from __future__ import annotations
 
@@ -103,11 +108,28 @@ def _assert_rejected(result: subprocess.CompletedProcess, workdir: Path, needles
 
 
 @pytest.mark.parametrize("case", sorted(CLAIM_CASES))
-def test_malformed_register_is_rejected(workdir, case):
+def test_malformed_register_is_rejected(tmp_path, case):
+    from actlab import preflight
+
+    change, needles = CLAIM_CASES[case]
+    bad = tmp_path / "claims.yaml"
+    bad.write_text(yaml.safe_dump(_claims_with(change), sort_keys=False))
+    config = yaml.safe_load((REPO / "config/config.yaml").read_text())
+    config.update(claims=str(bad), sources=str(REPO / "config/sources.yaml"), ledger=str(REPO / "config/ledger.yaml"))
+    config.update(results=str(tmp_path / "results"))
+    with pytest.raises(preflight.PreflightError) as info:
+        preflight.prepare(config, REPO / "config/schemas")
+    for needle in needles:
+        assert needle in str(info.value), f"{needle!r} not in {info.value}"
+    assert not (tmp_path / "results").exists()
+
+
+@pytest.mark.parametrize("case", ["unknown activation", "seeds of the wrong type", "fewer seeds than the minimum n"])
+def test_snakemake_shows_the_register_error_and_writes_nothing(workdir, case):
     change, needles = CLAIM_CASES[case]
     bad = workdir / f"bad-{case.replace(' ', '-')}.yaml"
     bad.write_text(yaml.safe_dump(_claims_with(change), sort_keys=False))
-    _assert_rejected(_run(workdir, "--config", f"claims={bad.name}"), workdir, needles)
+    _assert_rejected(_run(workdir, "--config", f"claims={bad.name}"), workdir, [bad.name, *needles])
 
 
 @pytest.mark.parametrize("case", sorted(CONFIG_CASES))

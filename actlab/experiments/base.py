@@ -23,16 +23,22 @@ from actlab.seeding import Seeds
 #: JSON schema of an activation or initializer: a registry name or ``{"name": ..., **arguments}``.
 SPEC = {"type": ["string", "object"]}
 
+#: Bounded sizes, shared by every experiment's params schema: a typo (``epochs: 1000000000``) is
+#: refused before any job runs instead of launching jobs that cannot finish or fit in memory.
+EPOCHS = {"type": "integer", "minimum": 0, "maximum": 10_000}
+DEPTH = {"type": "integer", "minimum": 1, "maximum": 500}
+WIDTH = {"type": "integer", "minimum": 1, "maximum": 8192}
+
 #: JSON schema properties of the experiments that train one MLP per cell on a data set with SGD;
 #: an experiment adds its own and may override one (``{**TRAINED_MLP_PROPERTIES, "epochs": ...}``).
 TRAINED_MLP_PROPERTIES = {
     "dataset": {"type": "string"},
-    "depth": {"type": "integer", "minimum": 1},
-    "width": {"type": "integer", "minimum": 1},
+    "depth": DEPTH,
+    "width": WIDTH,
     "activation": SPEC,
     "init": SPEC,
     "bias_init": SPEC,
-    "epochs": {"type": "integer", "minimum": 0},
+    "epochs": EPOCHS,
     "lr": {"type": "number", "exclusiveMinimum": 0},
     "batch_size": {"type": "integer", "minimum": 1},
 }

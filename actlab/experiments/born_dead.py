@@ -45,7 +45,7 @@ from pathlib import Path
 
 import numpy as np
 
-from actlab.experiments.base import SPEC, CellResult, Experiment, _check_spec
+from actlab.experiments.base import DEPTH, SPEC, WIDTH, CellResult, Experiment, _check_spec
 from actlab.initializers import get_initializer
 from actlab.network import MLP
 from actlab.seeding import Seeds
@@ -66,9 +66,9 @@ class BornDead(Experiment):
         "type": "object",
         "required": ["depth", "widths", "width", "init"],
         "properties": {
-            "depth": {"type": "integer", "minimum": 1},
-            "widths": {"type": "array", "minItems": 1, "items": {"type": "integer", "minimum": 1}},
-            "width": {"type": "integer", "minimum": 1},
+            "depth": DEPTH,
+            "widths": {"type": "array", "minItems": 1, "items": WIDTH},
+            "width": WIDTH,
             "activation": SPEC,
             "init": SPEC,
             "contrast_init": SPEC,

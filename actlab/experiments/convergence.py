@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from actlab.experiments.base import TRAINED_MLP_PROPERTIES, TRAINED_MLP_REQUIRED, Cell, CellResult, Experiment
+from actlab.experiments.base import EPOCHS, TRAINED_MLP_PROPERTIES, TRAINED_MLP_REQUIRED, Cell, CellResult, Experiment
 from actlab.network import MLP
 from actlab.training import ArrayData, train
 
@@ -41,7 +41,7 @@ class ConvergenceSpeed(Experiment):
         "required": [*TRAINED_MLP_REQUIRED, "target_error"],
         "properties": {
             **TRAINED_MLP_PROPERTIES,
-            "epochs": {"type": "integer", "minimum": 1},
+            "epochs": {**EPOCHS, "minimum": 1},
             "target_error": {"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 1},
             "dtype": {"enum": ["float32", "float64"]},
         },

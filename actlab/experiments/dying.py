@@ -60,7 +60,7 @@ import numpy as np
 
 from actlab import probes
 from actlab.activations import get_activation
-from actlab.experiments.base import TRAINED_MLP_PROPERTIES, TRAINED_MLP_REQUIRED, Cell, CellResult, Experiment
+from actlab.experiments.base import EPOCHS, TRAINED_MLP_PROPERTIES, TRAINED_MLP_REQUIRED, Cell, CellResult, Experiment
 from actlab.losses import get_loss
 from actlab.network import MLP
 from actlab.training import ArrayData, train
@@ -76,7 +76,7 @@ class DyingUnits(Experiment):
         "required": [*TRAINED_MLP_REQUIRED],
         "properties": {
             **TRAINED_MLP_PROPERTIES,
-            "epochs": {"type": "integer", "minimum": 1},
+            "epochs": {**EPOCHS, "minimum": 1},
             "batch_size": {"type": ["integer", "null"], "minimum": 1},
             "layers": {"enum": list(LAYER_SCOPES)},
         },

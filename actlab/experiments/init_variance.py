@@ -37,7 +37,7 @@ from pathlib import Path
 import numpy as np
 
 from actlab.activations import get_activation
-from actlab.experiments.base import SPEC, CellResult, Experiment, _check_spec
+from actlab.experiments.base import DEPTH, EPOCHS, SPEC, WIDTH, CellResult, Experiment, _check_spec
 from actlab.initializers import get_initializer
 from actlab.network import MLP
 from actlab.training import ArrayData, train
@@ -64,13 +64,13 @@ class InitVariance(Experiment):
         ],
         "properties": {
             "dataset": {"type": "string"},
-            "depth": {"type": "integer", "minimum": 2},
-            "width": {"type": "integer", "minimum": 1},
+            "depth": {**DEPTH, "minimum": 2},
+            "width": WIDTH,
             "activation": SPEC,
             "init": {"enum": list(INIT_CHOICES)},
             "matched": SPEC,
             "mismatched": SPEC,
-            "epochs": {"type": "integer", "minimum": 0},
+            "epochs": EPOCHS,
             "lr": {"type": "number", "exclusiveMinimum": 0},
             "momentum": {"type": "number", "minimum": 0, "exclusiveMaximum": 1},
             "batch_size": {"type": "integer", "minimum": 1},

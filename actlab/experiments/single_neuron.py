@@ -52,7 +52,7 @@ import numpy as np
 
 from actlab.activations import get_activation
 from actlab.datasets import relu_1d_sample
-from actlab.experiments.base import SPEC, Cell, CellResult, Experiment
+from actlab.experiments.base import EPOCHS, SPEC, Cell, CellResult, Experiment
 from actlab.network import MLP
 from actlab.seeding import Seeds
 from actlab.training import StreamData, train
@@ -185,7 +185,7 @@ class SingleNeuron(Experiment):
             "lr": {"type": "number", "exclusiveMinimum": 0},
             "batch_size": {"type": "integer", "minimum": 1},
             "steps_per_epoch": {"type": "integer", "minimum": 1},
-            "epochs": {"type": "integer", "minimum": 1},
+            "epochs": {**EPOCHS, "minimum": 1},
             "snapshot_every": {"type": "integer", "minimum": 1},
             "init": SPEC,
             "bias_init": SPEC,

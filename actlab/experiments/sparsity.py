@@ -42,7 +42,7 @@ from pathlib import Path
 import numpy as np
 
 from actlab import probes
-from actlab.experiments.base import SPEC, CellResult, Experiment
+from actlab.experiments.base import DEPTH, EPOCHS, SPEC, WIDTH, CellResult, Experiment
 from actlab.initializers import get_initializer
 from actlab.losses import get_loss
 from actlab.network import MLP
@@ -50,7 +50,7 @@ from actlab.training import ArrayData, train
 
 NET_PROPERTIES = {
     "dataset": {"type": "string"},
-    "depth": {"type": "integer", "minimum": 1},
+    "depth": DEPTH,
     "activation": SPEC,
     "init": SPEC,
     "bias_init": SPEC,
@@ -58,7 +58,7 @@ NET_PROPERTIES = {
 }
 TRAIN_PROPERTIES = {
     **NET_PROPERTIES,
-    "epochs": {"type": "integer", "minimum": 1},
+    "epochs": {**EPOCHS, "minimum": 1},
     "lr": {"type": "number", "exclusiveMinimum": 0},
     "momentum": {"type": "number", "minimum": 0, "exclusiveMaximum": 1},
     "batch_size": {"type": "integer", "minimum": 1},
@@ -121,7 +121,7 @@ class InitSparsity(Experiment):
         "required": ["dataset", "depth", "width", "init"],
         "properties": {
             **NET_PROPERTIES,
-            "width": {"type": "integer", "minimum": 1},
+            "width": WIDTH,
             "probe_size": {"type": "integer", "minimum": 1},
         },
     }
@@ -254,7 +254,7 @@ class L1Sparsity(Experiment):
         "required": [*TRAIN_REQUIRED, "width", "l1"],
         "properties": {
             **TRAIN_PROPERTIES,
-            "width": {"type": "integer", "minimum": 1},
+            "width": WIDTH,
             "l1": {"type": "number", "minimum": 0},
         },
     }
@@ -340,7 +340,7 @@ class SparsityFamily(Experiment):
         "required": [*TRAIN_REQUIRED, "widths", "l1_values", "stratify"],
         "properties": {
             **TRAIN_PROPERTIES,
-            "widths": {"type": "array", "minItems": 1, "items": {"type": "integer", "minimum": 1}},
+            "widths": {"type": "array", "minItems": 1, "items": WIDTH},
             "l1_values": {"type": "array", "minItems": 1, "items": {"type": "number", "minimum": 0}},
             "stratify": {"enum": list(STRATA)},
         },

@@ -1,0 +1,278 @@
+"""Everything the workflow checks before any job runs, with one-line errors that say the fix.
+
+``rules/common.smk`` calls :func:`prepare` once per invocation. It turns the merged Snakemake
+config into the claims to run, or raises :class:`PreflightError` with a single line naming the
+file, the claim id, the key and what to write instead. Nothing is written before it passes, so
+a malformed input can never cost a trained cell.
+
+In order: command-line strings are read as YAML (Snakemake passes ``--config
+'tracking={enabled: false}'`` as strings); the config, the sources list and the claims register
+are checked against their JSON Schemas (``config/schemas``), which also fill in defaults; the
+register's semantics (:mod:`actlab.register`, including the decision rule dry-applied to the
+expanded cells); the data sets, the tracking URI and the output directories; and last, once the
+register is well formed, the preregistration ledger (:mod:`actlab.ledger`).
+"""
+
+from __future__ import annotations
+
+import copy
+import difflib
+import inspect
+import json
+import re
+import urllib.parse
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import yaml
+
+from actlab import datasets, ledger, register
+from actlab.experiments import EXPERIMENTS
+
+#: MLflow tracking URI schemes the workflow accepts (a bare path is a file store)
+TRACKING_SCHEMES = ("sqlite", "file", "http", "https", "postgresql", "mysql", "mssql", "databricks")
+
+#: the file in a results directory that says which profile wrote it (rule mark_results)
+PROFILE_MARK = "profile.json"
+
+# PyYAML reads a float only with a dot and a signed exponent: 1e-6 and 1.0e6 stay strings.
+_YAML_STRING_FLOAT = re.compile(r"^[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+$")
+
+
+class PreflightError(ValueError):
+    """An input the workflow refuses before any job runs; the message is one line with the fix."""
+
+
+def prepare(config: dict, schema_dir: str | Path) -> dict[str, dict]:
+    """Check and complete ``config`` in place; return claim id -> claim (with its cells) to run.
+
+    Parameters
+    ----------
+    config : dict
+        Snakemake's merged config (config files, then ``--config``); defaults are filled in.
+    schema_dir : str or Path
+        The directory of ``config.schema.yaml``, ``claims.schema.yaml`` and ``sources.schema.yaml``.
+
+    Raises
+    ------
+    PreflightError
+        The first problem found, in one line.
+    """
+    schema_dir = Path(schema_dir)
+    config_schema = read_yaml(schema_dir / "config.schema.yaml", "schema")
+    config.update(from_command_line(config, config_schema))
+    validate(config, config_schema, "config")
+    check_directories(config)
+
+    raw = read_yaml(config["claims"], "claims register")
+    sources = read_yaml(config["sources"], "sources list")
+    validate(sources, read_yaml(schema_dir / "sources.schema.yaml", "schema"), config["sources"])
+    filled = copy.deepcopy(raw)
+    validate(filled, read_yaml(schema_dir / "claims.schema.yaml", "schema"), config["claims"])
+    try:
+        claims = {c["id"]: c for c in register.resolve(filled, sources["sources"], config["profile"])}
+    except register.RegisterError as err:
+        raise PreflightError(f"{config['claims']}: {err}") from None
+
+    unknown = sorted(set(config["only"]) - set(claims))
+    if unknown:
+        raise PreflightError(f"config key 'only': unknown claim ids {unknown}; known: {sorted(claims)}")
+    if config["only"]:
+        claims = {cid: claims[cid] for cid in config["only"]}
+    check_datasets(claims, config["datasets"], config["claims"])
+    check_tracking_uri(config["tracking"]["uri"])
+    check_profile(config["results"], config["profile"])
+    # Last, once the register is well formed: the ledger hashes the register as written.
+    try:
+        ledger.check(raw, config["ledger"])
+    except ledger.LedgerError as err:
+        raise PreflightError(f"{config['claims']}: {err}") from None
+    return claims
+
+
+def read_yaml(path: str | Path, what: str) -> Any:
+    """The YAML document at ``path``; an absent, unreadable, invalid or empty file is a :class:`PreflightError`."""
+    try:
+        document = register.load_yaml(path)
+    except register.RegisterError as err:
+        raise PreflightError(f"{what}: {err}") from None
+    if document is None:
+        raise PreflightError(f"{what} {path} is empty")
+    return document
+
+
+def from_command_line(value: Any, schema: dict) -> Any:
+    """``value`` with the strings Snakemake's ``--config`` left unparsed read as YAML where the schema wants no string.
+
+    Snakemake parses ``--config key={a: 1}`` with YAML's base loader, so nested scalars arrive as
+    strings (``{"a": "1"}``); a string where ``schema`` allows no string is read again with
+    :func:`yaml.safe_load` (if that fails, the string stays and the schema names it).
+    """
+    types = schema.get("type", [])
+    types = [types] if isinstance(types, str) else types
+    if isinstance(value, str) and types and "string" not in types:
+        try:
+            value = yaml.safe_load(value)
+        except yaml.YAMLError:
+            return value
+    if isinstance(value, dict):
+        props = schema.get("properties", {})
+        extra = schema.get("additionalProperties")
+        return {
+            k: from_command_line(v, props.get(k, extra if isinstance(extra, dict) else {})) for k, v in value.items()
+        }
+    if isinstance(value, list) and isinstance(schema.get("items"), dict):
+        return [from_command_line(v, schema["items"]) for v in value]
+    return value
+
+
+def _with_defaults(cls):
+    """A validator class that fills each object's missing properties with their ``default`` (jsonschema FAQ)."""
+    check_properties = cls.VALIDATORS["properties"]
+
+    def properties(validator, props, instance, schema):
+        if validator.is_type(instance, "object"):
+            for name, sub in props.items():
+                if isinstance(sub, dict) and "default" in sub:
+                    instance.setdefault(name, copy.deepcopy(sub["default"]))
+        yield from check_properties(validator, props, instance, schema)
+
+    return jsonschema.validators.extend(cls, {"properties": properties})
+
+
+_Validator = _with_defaults(register.StrictValidator)
+
+
+def validate(instance: Any, schema: dict, where: str) -> None:
+    """Check ``instance`` against ``schema`` (filling in defaults); raise the most relevant error in one line.
+
+    The line names ``where`` (a file or "config"), the key path (a register's claims by index and
+    id), what is wrong, and a fix where one is known: the closest valid key for an unknown one,
+    and how to write an exponent YAML reads as a string.
+    """
+    error = jsonschema.exceptions.best_match(_Validator(schema).iter_errors(instance))
+    if error is None:
+        return
+    raise PreflightError(f"{where}: {_location(error, instance)}: {_message(error)}{_hint(error)}")
+
+
+def _location(error: jsonschema.ValidationError, instance: Any) -> str:
+    path = list(error.absolute_path)
+    text = ""
+    for depth, part in enumerate(path):
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+        if depth == 1 and path[0] == "claims" and isinstance(part, int) and isinstance(instance, dict):
+            claim = instance["claims"][part]
+            if isinstance(claim, dict) and "id" in claim:
+                text += f" (id {claim['id']!r})"
+    return text or "top level"
+
+
+def _message(error: jsonschema.ValidationError) -> str:
+    """jsonschema's message, without a repr of a whole document (a register given as a list, say)."""
+    if error.validator == "type":
+        shown = repr(error.instance)
+        shown = shown if len(shown) <= 60 else f"a {type(error.instance).__name__}"
+        return f"{shown} is not of type {error.validator_value!r}"
+    return error.message if len(error.message) <= 300 else error.message[:300] + "..."
+
+
+def _hint(error: jsonschema.ValidationError) -> str:
+    if isinstance(error.instance, str) and _YAML_STRING_FLOAT.match(error.instance):
+        mantissa, exponent = re.split("[eE]", error.instance)
+        fixed = (
+            f"{mantissa if '.' in mantissa else mantissa + '.0'}e{exponent if exponent[0] in '+-' else '+' + exponent}"
+        )
+        return f" (YAML reads {error.instance} as a string: write {fixed})"
+    if error.validator == "additionalProperties" and isinstance(error.instance, dict):
+        known = list(error.schema.get("properties", {}))
+        unknown = [k for k in error.instance if k not in known]
+        close = [difflib.get_close_matches(k, known, n=1) for k in unknown]
+        suggestions = [f"{k!r} -> {c[0]!r}" for k, c in zip(unknown, close, strict=True) if c]
+        if suggestions:
+            return f" (did you mean {', '.join(suggestions)}?)"
+        return f" (valid keys: {', '.join(known)})"
+    if isinstance(error.instance, str) and error.validator == "type" and "array" in str(error.validator_value):
+        return f" (write a list: [{error.instance}])"
+    return ""
+
+
+def check_directories(config: dict) -> None:
+    """``results`` and ``reports`` are non-empty relative-or-absolute paths that are not the file-system root."""
+    for key in ("results", "reports"):
+        value = str(config[key]).strip()
+        if value in ("", "/", ".") or value.rstrip("/") == "":
+            raise PreflightError(
+                f"config key {key!r}: {config[key]!r} is not a usable directory; give a directory of its own "
+                f"(default {'results' if key == 'results' else 'reports'})"
+            )
+        config[key] = value.rstrip("/")
+    if Path(config["reports"]).resolve() == Path(config["results"]).resolve():
+        raise PreflightError("config keys 'results' and 'reports' must be different directories")
+
+
+def check_datasets(claims: dict[str, dict], specs: dict[str, dict], register_path: str) -> None:
+    """Every data set a cell uses is in the config, of a known kind, with arguments its generator takes."""
+    for name, spec in specs.items():
+        kind = spec["kind"]
+        if kind not in datasets.GENERATORS:
+            close = difflib.get_close_matches(kind, datasets.GENERATORS, n=1)
+            raise PreflightError(
+                f"config datasets.{name}.kind: unknown kind {kind!r}"
+                + (f" (did you mean {close[0]!r}?)" if close else "")
+                + f"; valid kinds: {', '.join(sorted(datasets.GENERATORS))}"
+            )
+        arguments = {k: v for k, v in spec.items() if k not in ("kind", "test_fraction")}
+        try:
+            inspect.signature(datasets.GENERATORS[kind]).bind(None, **arguments)
+        except TypeError as err:
+            raise PreflightError(f"config datasets.{name}: {err} (kind {kind!r})") from None
+    for claim in claims.values():
+        experiment = EXPERIMENTS[claim["experiment"]]
+        for cell_id, cell in claim["cells"].items():
+            for name in experiment.datasets(cell["params"]):
+                if name not in specs:
+                    raise PreflightError(
+                        f"{register_path}: claim {claim['id']!r} (cell {cell_id}) uses dataset {name!r}, which is "
+                        f"not in the config's 'datasets' ({', '.join(sorted(specs))})"
+                    )
+
+
+def check_tracking_uri(uri: str | None) -> None:
+    """A tracking URI (if given) has a scheme MLflow stores accept, or is a plain path."""
+    if not uri:
+        return
+    scheme = urllib.parse.urlsplit(uri).scheme.split("+", 1)[0]
+    if scheme and scheme not in TRACKING_SCHEMES:
+        raise PreflightError(
+            f"config key tracking.uri: scheme {scheme!r} is not a tracking store MLflow accepts; "
+            f"use one of {', '.join(s + '://' for s in TRACKING_SCHEMES)} (e.g. sqlite:///mlflow.db or "
+            "http://host:5000)"
+        )
+
+
+def profile_mark(profile: str) -> str:
+    """The content of a results directory's :data:`PROFILE_MARK` for ``profile``."""
+    return json.dumps({"profile": profile})
+
+
+def check_profile(results: str, profile: str) -> None:
+    """Refuse to write one profile's cells into a results directory another profile wrote.
+
+    A quick run into the full profile's ``results/`` would replace its cells with tiny ones.
+    """
+    mark = Path(results) / PROFILE_MARK
+    if not mark.exists():
+        return
+    try:
+        written = json.loads(mark.read_text())["profile"]
+    except (ValueError, KeyError, TypeError):
+        return  # unreadable: rule mark_results writes it again
+    if written != profile:
+        own = "--configfile config/quick.yaml" if profile == "quick" else "the default config/config.yaml"
+        raise PreflightError(
+            f"{results}/ holds results of the {written!r} profile and this run is the {profile!r} profile; "
+            f"it would overwrite them. Run the {profile} profile with {own}, or set config key 'results' "
+            "to another directory"
+        )
