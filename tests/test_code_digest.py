@@ -1,0 +1,42 @@
+"""A rule re-runs when the package code it runs changes, and only then (actlab.code_digest)."""
+
+from __future__ import annotations
+
+from actlab import code_digest
+
+BEFORE = '''
+"""Module docstring."""
+
+
+def metric(x):
+    """Mean of x."""
+    return x.mean()  # the claim's metric
+'''
+
+
+def test_docstrings_comments_and_formatting_do_not_count():
+    reworded = BEFORE.replace("Mean of x.", "The average.").replace("# the claim's metric", "# reworded")
+    reformatted = BEFORE.replace("return x.mean()", "return (\n        x.mean()\n    )")
+    assert code_digest.normalized(reworded) == code_digest.normalized(BEFORE)
+    assert code_digest.normalized(reformatted) == code_digest.normalized(BEFORE)
+
+
+def test_a_change_in_what_the_code_does_counts():
+    assert code_digest.normalized(BEFORE.replace("x.mean()", "x.mean() - 100")) != code_digest.normalized(BEFORE)
+    # a string that is not a docstring is code
+    assert code_digest.normalized(BEFORE + "\nLABEL = 'a'\n") != code_digest.normalized(BEFORE + "\nLABEL = 'b'\n")
+
+
+def test_a_training_job_depends_on_its_experiment_and_the_engine_not_on_the_judging():
+    used = code_digest.closure(["actlab.experiments.dying"])
+    assert {"actlab.experiments.dying", "actlab.network", "actlab.training", "actlab.activations"} <= set(used)
+    assert "actlab.judging" not in used and "actlab.experiments.single_neuron" not in used
+    judged = code_digest.closure(["actlab.pipeline"])
+    assert {"actlab.judging", "actlab.stats", "actlab.experiments.single_neuron"} <= set(judged)
+
+
+def test_the_digest_is_stable_and_covers_named_files():
+    first = code_digest.digest(["actlab.report"], ["templates/report.html.j2"])
+    assert first == code_digest.digest(["actlab.report"], ["templates/report.html.j2"])
+    assert first != code_digest.digest(["actlab.report"], ["templates/claims.md.j2"])
+    assert first != code_digest.digest(["actlab.report"])
