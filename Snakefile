@@ -25,4 +25,5 @@ rule all:
         f"{REPORTS}/index.html",
         f"{REPORTS}/claims.md",
         ALL_CELLS,
+        ALL_CLAIM_OUTPUTS,
         TRACKED,

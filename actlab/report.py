@@ -182,11 +182,14 @@ def render(
     """Write ``index.html`` (figures embedded), ``claims.md`` and a copy of the figures for it.
 
     ``benchmark_paths`` are the training jobs' Snakemake benchmark files, whose total time the
-    report's provenance states.
+    report's provenance states. ``figure_dir`` may hold the previous report's figures (the rule
+    keeps its outputs until it succeeds); figures of claims no longer reported are removed.
     """
     verdicts = load_verdicts(verdict_paths)
     figure_dir = Path(figure_dir)
     figure_dir.mkdir(parents=True, exist_ok=True)
+    for old in figure_dir.glob("*.png"):
+        old.unlink()
     for v in verdicts:
         for fig in v["figures"]:
             source = Path(v["_dir"]) / fig["path"]

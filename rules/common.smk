@@ -1,48 +1,21 @@
-# Configuration and claims register: validated before any job runs, then expanded into cells.
+# Configuration and claims register: checked before any job runs (actlab.preflight), then
+# expanded into cells. Unreadable result files are set aside here too, so that they are rebuilt
+# instead of failing every job that reads them (actlab.integrity).
+import sys
+
 from snakemake.exceptions import WorkflowError
-from snakemake.utils import validate
 
+from actlab import code_digest, integrity, preflight
 from actlab.experiments import EXPERIMENTS
-from actlab.ledger import LedgerError, check as check_ledger
-from actlab.register import RegisterError, load_yaml, resolve
 
-validate(config, "../config/schemas/config.schema.yaml")
 try:
-    _register = load_yaml(config["claims"])
-    validate(_register, "../config/schemas/claims.schema.yaml")
-    CLAIMS = {
-        claim["id"]: claim
-        for claim in resolve(
-            _register, load_yaml(config["sources"])["sources"], config["profile"]
-        )
-    }
-except RegisterError as err:
-    raise WorkflowError(f"claims register {config['claims']}: {err}")
-_unknown = sorted(set(config["only"]) - set(CLAIMS))
-if _unknown:
-    raise WorkflowError(
-        f"config key 'only': unknown claim ids {_unknown}; known: {sorted(CLAIMS)}"
-    )
-if config["only"]:
-    CLAIMS = {cid: CLAIMS[cid] for cid in config["only"]}
-for _claim in CLAIMS.values():
-    for _cell in _claim["cells"].values():
-        for _name in EXPERIMENTS[_claim["experiment"]].datasets(_cell["params"]):
-            if _name not in config["datasets"]:
-                raise WorkflowError(
-                    f"claim {_claim['id']!r}: dataset {_name!r} is not in the config's "
-                    f"'datasets' ({', '.join(sorted(config['datasets']))})"
-                )
-
-# Last, once the register is well formed: a rule frozen by a full run may change only with an
-# amendment. The ledger hashes the register as written (validate() above filled in defaults).
-try:
-    check_ledger(load_yaml(config["claims"]), config["ledger"])
-except LedgerError as err:
-    raise WorkflowError(f"claims register {config['claims']}: {err}")
+    CLAIMS = preflight.prepare(config, f"{workflow.basedir}/config/schemas")
+except preflight.PreflightError as err:
+    raise WorkflowError(str(err)) from None
 
 RESULTS = config["results"]
-REPORTS = config["reports"]
+# A subset (config key only) never replaces the full report: its report goes under results.
+REPORTS = f"{RESULTS}/subset-report" if config["only"] else config["reports"]
 
 
 def cell_files(claim_id, cell):
@@ -50,20 +23,61 @@ def cell_files(claim_id, cell):
     return [f"{RESULTS}/runs/{claim_id}/{cell}.{ext}" for ext in ("npz", "json")]
 
 
-# Every trained cell is a target of `all` too: Snakemake does not regenerate a deleted
-# intermediate file whose downstream outputs are up to date, and a deleted cell must re-run.
+def claim_outputs(claim_id):
+    """The verdict and figures of a judged claim."""
+    return [
+        f"{RESULTS}/claims/{claim_id}/{name}"
+        for name in ("verdict.json", "figure.png", "verdict.png")
+    ]
+
+
+# Every trained cell, verdict and figure is a target of `all` too: Snakemake does not regenerate a
+# deleted intermediate file whose downstream outputs are up to date, and a deleted one must re-run.
 ALL_CELLS = [
     path
     for claim_id, claim in CLAIMS.items()
     for cell in claim["cells"]
     for path in cell_files(claim_id, cell)
 ]
+ALL_CLAIM_OUTPUTS = [path for claim_id in CLAIMS for path in claim_outputs(claim_id)]
+
+if workflow.is_main_process:
+    for _line in integrity.set_aside(
+        [
+            *ALL_CELLS,
+            *(f"{RESULTS}/data/{name}.npz" for name in config["datasets"]),
+            *(
+                f"{RESULTS}/claims/{c}/{f}"
+                for c in CLAIMS
+                for f in ("verdict.json", "mlflow.json")
+            ),
+        ],
+        RESULTS,
+    ):
+        print(f"actlab: {_line}", file=sys.stderr)
+    if config["only"]:
+        print(
+            f"actlab: config key only is set: the report of these {len(CLAIMS)} claims goes to {REPORTS}/, "
+            f"{config['reports']}/ is left as it is",
+            file=sys.stderr,
+        )
 
 
 wildcard_constraints:
     claim="[a-z0-9]+(-[a-z0-9]+)*",
     cell="[A-Za-z0-9.+_-]+",
     dataset="[A-Za-z0-9_-]+",
+
+
+def code(*modules, files=()):
+    """Digest of the actlab code behind a job (actlab.code_digest), a params entry: edits re-run the job."""
+    return code_digest.digest(list(modules), list(files))
+
+
+def experiment_code(wildcards):
+    """Digest of the code that trains the claim's cells: its experiment module and what that imports."""
+    experiment = EXPERIMENTS[CLAIMS[wildcards.claim]["experiment"]]
+    return code(type(experiment).__module__, "actlab.seeding", "actlab.datasets")
 
 
 def cell_datasets(wildcards):

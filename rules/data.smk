@@ -1,3 +1,19 @@
+# The results directory says which profile wrote it, so that another profile cannot overwrite it
+# (actlab.preflight.check_profile refuses before any job runs).
+rule mark_results:
+    output:
+        f"{RESULTS}/{preflight.PROFILE_MARK}",
+    log:
+        "logs/mark_results.log",
+    localrule: True
+    conda:
+        "../envs/actlab.yaml"
+    params:
+        mark=preflight.profile_mark(config["profile"]),
+    shell:
+        "printf '%s\\n' {params.mark:q} > {output} 2> {log}"
+
+
 rule make_dataset:
     output:
         f"{RESULTS}/data/{{dataset}}.npz",
@@ -8,5 +24,6 @@ rule make_dataset:
     params:
         spec=lambda wildcards: config["datasets"][wildcards.dataset],
         seed=config["seed"],
+        code=code("actlab.datasets"),
     script:
         "../scripts/make_dataset.py"

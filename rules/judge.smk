@@ -1,16 +1,18 @@
 rule judge_claim:
     input:
         claim_cells,
+    # update(): Snakemake keeps the previous verdict and figures until the job succeeds, and
+    # restores them if it fails (a failed job's outputs are otherwise deleted)
     output:
-        verdict=f"{RESULTS}/claims/{{claim}}/verdict.json",
+        verdict=update(f"{RESULTS}/claims/{{claim}}/verdict.json"),
         figure=report(
-            f"{RESULTS}/claims/{{claim}}/figure.png",
+            update(f"{RESULTS}/claims/{{claim}}/figure.png"),
             caption="../report/figure.rst",
             category="Claims",
             subcategory="{claim}",
         ),
         summary=report(
-            f"{RESULTS}/claims/{{claim}}/verdict.png",
+            update(f"{RESULTS}/claims/{{claim}}/verdict.png"),
             caption="../report/verdict.rst",
             category="Claims",
             subcategory="{claim}",
@@ -22,5 +24,6 @@ rule judge_claim:
     params:
         seed=config["seed"],
         claim=lambda wildcards: CLAIMS[wildcards.claim],
+        code=code("actlab.pipeline"),
     script:
         "../scripts/judge_claim.py"

@@ -12,15 +12,20 @@ rule render_report:
             for claim_id, claim in CLAIMS.items()
             for cell in claim["cells"]
         ],
+    # update(): the previous report stays until this job succeeds (restored if it fails)
     output:
-        html=f"{REPORTS}/index.html",
-        markdown=f"{REPORTS}/claims.md",
-        figures=directory(f"{REPORTS}/figures"),
+        html=update(f"{REPORTS}/index.html"),
+        markdown=update(f"{REPORTS}/claims.md"),
+        figures=update(directory(f"{REPORTS}/figures")),
     log:
         "logs/render_report.log",
     conda:
         "../envs/actlab.yaml"
     params:
         profile=config["profile"],
+        code=code(
+            "actlab.report",
+            files=["templates/report.html.j2", "templates/claims.md.j2"],
+        ),
     script:
         "../scripts/render_report.py"

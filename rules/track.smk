@@ -54,5 +54,6 @@ rule track_claims:
         seed=config["seed"],
         seeds_per_cell=config["tracking"]["seeds_per_cell"],
         claims=TRACKED_CLAIMS,
+        code=code("actlab.tracking"),
     script:
         "../scripts/track_claims.py"

@@ -1,6 +1,7 @@
 rule train_cell:
     input:
         unpack(cell_datasets),
+        profile=f"{RESULTS}/{preflight.PROFILE_MARK}",
     output:
         npz=f"{RESULTS}/runs/{{claim}}/{{cell}}.npz",
         json=f"{RESULTS}/runs/{{claim}}/{{cell}}.json",
@@ -16,5 +17,6 @@ rule train_cell:
         experiment=lambda wildcards: CLAIMS[wildcards.claim]["experiment"],
         n_seeds=lambda wildcards: CLAIMS[wildcards.claim]["seeds"],
         cell=lambda wildcards: CLAIMS[wildcards.claim]["cells"][wildcards.cell],
+        code=experiment_code,
     script:
         "../scripts/train_cell.py"

@@ -10,7 +10,7 @@ with pipeline.rule_context(snakemake.log[0], snakemake.threads):
         n_seeds=snakemake.params.n_seeds,
         cell_id=snakemake.wildcards.cell,
         cell=snakemake.params.cell,
-        dataset_paths=dict(snakemake.input.items()),
+        dataset_paths={k: v for k, v in snakemake.input.items() if k != "profile"},
         out_npz=snakemake.output.npz,
         out_json=snakemake.output.json,
     )

@@ -118,3 +118,109 @@ def _job_count(dry_run_text: str, rule: str) -> int:
         if len(parts) >= 2 and parts[0] == rule and parts[1].isdigit():
             return int(parts[1])
     return 0
+
+
+# --- faults: nothing good is deleted by something bad (README, "What the workflow guarantees") ----
+
+
+def test_unreadable_files_are_set_aside_and_only_they_and_their_dependents_rebuilt(quick_run):
+    cell = sorted((quick_run / "results-quick/runs").glob("*/*.npz"))[0]
+    verdict = next(p for c, p in verdicts(quick_run).items() if c != cell.parent.name)
+    before = {cell: cell.read_bytes(), verdict: verdict.read_bytes()}
+    cell.write_bytes(before[cell][:500])
+    verdict.write_text("garbage")
+    dry = snakemake(quick_run, "--cores", "2", "-n")
+    text = dry.stdout + dry.stderr
+    assert dry.returncode == 0, text[-3000:]
+    assert f"{cell.relative_to(quick_run)} is unreadable" in text
+    assert (_job_count(text, "train_cell"), _job_count(text, "judge_claim")) == (1, 2)
+    run = snakemake(quick_run, "--cores", "2")
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert cell.read_bytes() == before[cell] and verdict.read_bytes() == before[verdict]  # rebuilt, same bytes
+    assert (quick_run / "results-quick/unreadable" / cell.relative_to(quick_run / "results-quick")).exists()
+
+
+def test_a_failing_judge_keeps_the_previous_verdict_and_figures(quick_run):
+    import numpy as np
+
+    claim = "relu-trains-faster"
+    cell = sorted((quick_run / f"results-quick/runs/{claim}").glob("*.npz"))[0]
+    outputs = {p: p.read_bytes() for p in (quick_run / f"results-quick/claims/{claim}").glob("*.*")}
+    good = cell.read_bytes()
+    np.savez(cell, unrelated=np.zeros(3))  # readable, but not a cell: the judge fails on it
+    failed = snakemake(quick_run, "--cores", "2")
+    assert failed.returncode != 0
+    assert "judge_claim" in failed.stdout + failed.stderr
+    for path, data in outputs.items():
+        assert path.read_bytes() == data, f"{path.name} was not kept"
+    cell.write_bytes(good)
+    healed = snakemake(quick_run, "--cores", "2")
+    assert healed.returncode == 0, healed.stderr[-3000:]
+
+
+def test_a_subset_run_leaves_the_report_alone(quick_run):
+    report = quick_run / "results-quick/report"
+    before = {p: p.read_bytes() for p in sorted(report.rglob("*")) if p.is_file()}
+    result = snakemake(quick_run, "--cores", "2", "--config", "only=[slope-product]", "tracking={enabled: false}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert {p: p.read_bytes() for p in sorted(report.rglob("*")) if p.is_file()} == before
+    subset = (quick_run / "results-quick/subset-report/claims.md").read_text()
+    assert "slope-product" in subset and "relu-trains-faster" not in subset
+
+
+def test_another_profile_cannot_overwrite_these_results(quick_run):
+    result = snakemake(quick_run, "--cores", "2", "-n", "--config", "profile=full")
+    assert result.returncode != 0
+    assert "holds results of the 'quick' profile" in result.stdout + result.stderr
+
+
+def test_editing_package_code_reruns_what_it_affects(quick_run, tmp_path):
+    """The workflow runs a copy of the package: unchanged, nothing to do; a metric module edited,
+    its claims' cells re-train and every claim is judged again; a docstring edited, nothing."""
+    import os
+    import shutil
+
+    from actlab import code_digest
+    from actlab.experiments import EXPERIMENTS
+    from actlab.register import load_yaml
+
+    shutil.copytree(REPO / "actlab", tmp_path / "actlab", ignore=shutil.ignore_patterns("__pycache__"))
+    env = {**os.environ, "PYTHONPATH": str(tmp_path)}
+
+    def dry_run() -> str:
+        result = subprocess.run(
+            ["snakemake", "--configfile", "config/quick.yaml", "-n", "--cores", "1"],
+            cwd=quick_run,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            env=env,
+        )
+        assert result.returncode == 0, result.stderr[-3000:]
+        used = subprocess.run(
+            ["python", "-c", "import actlab; print(actlab.__file__)"],
+            cwd=quick_run,
+            capture_output=True,
+            text=True,
+            env=env,
+        )
+        assert str(tmp_path / "actlab") in used.stdout
+        return result.stdout + result.stderr
+
+    assert "Nothing to be done" in dry_run()
+    module = tmp_path / "actlab/experiments/gradient_flow.py"
+    source = module.read_text()
+    module.write_text(source.replace('"""', '"""Edited docstring. ', 1))
+    assert "Nothing to be done" in dry_run()
+    module.write_text(source + "\nEDITED = True\n")
+    text = dry_run()
+    yaml_claims = load_yaml(REPO / "config/claims.yaml")["claims"]
+    affected = [  # claims whose experiment module is, or imports, the edited one
+        c["id"]
+        for c in yaml_claims
+        if "actlab.experiments.gradient_flow" in code_digest.closure([type(EXPERIMENTS[c["experiment"]]).__module__])
+    ]
+    n_cells = sum(len(list((quick_run / f"results-quick/runs/{c}").glob("*.npz"))) for c in affected)
+    assert len(affected) < len(yaml_claims)
+    assert _job_count(text, "train_cell") == n_cells > 0
+    assert _job_count(text, "judge_claim") == len(yaml_claims)
