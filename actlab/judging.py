@@ -220,7 +220,8 @@ def conditions(
     """Apply the decision rule, every part of it; one dict per condition with its usable samples.
 
     Each dict has ``label`` (prefixed by the metric for an ``also`` part), ``role``, ``metric``,
-    ``compare``, ``threshold``, ``setting`` (axis -> value, plus the tuned values), ``values``
+    ``compare``, ``threshold``, ``setting`` (axis -> value, plus the tuned values), ``cells`` (the
+    ids of the cells it was measured on: the tuned treatment, then the tuned baseline), ``values``
     (the treatment's usable per-seed values), ``counts`` and, for a contrast, ``baseline`` values
     and ``op``. ``planned`` is :func:`plan`'s result, if the caller has it already.
     """
@@ -247,13 +248,14 @@ def _part_conditions(planned: list[Planned], decision: dict, experiment: Experim
         if tune:
             setting[f"tuned {tune['over']}"] = t_cell.setting[tune["over"]]
         cond = {"label": p.label, "role": p.role, **rule, "binary": binary, "setting": setting}
-        cond.update({"values": t.values, "counts": [t]})
+        cond.update({"values": t.values, "counts": [t], "cells": [t_cell.id]})
         if p.baseline:
             b_cell = _tuned(p.baseline, experiment, decision)
             b = samples(b_cell, experiment, decision, compared, baseline=True)
             if tune:
                 setting[f"tuned {tune['over']} (baseline)"] = b_cell.setting[tune["over"]]
             cond.update({"baseline": b.values, "op": decision["contrast"].get("op", "difference"), "counts": [t, b]})
+            cond["cells"].append(b_cell.id)
         out.append(cond)
     return out
 
@@ -297,6 +299,7 @@ def _summary_base(cond: dict) -> dict:
         "compare": cond["compare"],
         "threshold": cond["threshold"],
         "setting": cond["setting"],
+        "cells": cond["cells"],
         "n": pick(lambda s: len(s.values)),
         "n_seeds": pick(lambda s: s.n_seeds),
         "n_diverged": pick(lambda s: s.n_diverged),

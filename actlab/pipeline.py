@@ -83,7 +83,7 @@ def judge_claim(seed: int, claim: dict, cell_paths: dict, outdir: str | Path) ->
         for cid, (npz, js) in cell_paths.items()
     ]
     verdict = judging.judge(claim, cells, experiment, seed)
-    caption = experiment.figure(claim, cells, outdir / "figure.png")
+    caption = experiment.figure(claim, cells, verdict, outdir / "figure.png")
     plotting.verdict_figure(verdict, outdir / "verdict.png")
     verdict["figures"] = [
         {"path": "figure.png", "caption": caption},

@@ -83,6 +83,6 @@ def test_figure_writes_a_png(tmp_path):
     cells = [run(["tanh"], timing_size=1000, timing_repeats=2), run(["necro_relu"])]
     cells[1].setting["activation"] = "control"
     claim = {"decision": {"threshold": 1e-6, "where": {"activation": ["x"]}}}
-    caption = EXP.figure(claim, cells, tmp_path / "f.png")
+    caption = EXP.figure(claim, cells, {"conditions": []}, tmp_path / "f.png")
     assert (tmp_path / "f.png").stat().st_size > 10_000
     assert "NecroReLU" in caption and "1e-6" in caption

@@ -126,5 +126,5 @@ def test_judge_splits_by_depth_into_a_mixed_verdict(tmp_path, preregistered):
     assert verdict["verdict"] == "mixed"
     assert [c["verdict"] for c in verdict["conditions"]] == ["refuted", "supported"]
     assert verdict["headline_condition"] == "depth=20"
-    caption = EXP.figure(claim, cells, tmp_path / "figure.png")
+    caption = EXP.figure(claim, cells, verdict, tmp_path / "figure.png")
     assert (tmp_path / "figure.png").stat().st_size > 0 and "1 - (1 - 2^-N)^depth" in caption

@@ -156,6 +156,7 @@ def test_judge_tunes_lr_and_figure(data, tmp_path, preregistered):
     assert cond["setting"]["tuned lr (baseline)"] == relu_best
     assert cond["op"] == "ratio" and cond["setting"]["activation"] == "sigmoid vs relu"
     assert np.mean(cond["values"]) > np.mean(cond["baseline"])
-    caption = exp.figure(claim, cells, tmp_path / "figure.png")
+    verdict = judging.judge(claim, cells, exp, 0)
+    caption = exp.figure(claim, cells, verdict, tmp_path / "figure.png")
     assert (tmp_path / "figure.png").stat().st_size > 10_000
     assert "epochs" in caption and "0.15" in caption

@@ -113,6 +113,6 @@ def test_figure_writes_a_png(tmp_path):
         cell({"activations": ["relu", "hard_swish"]}),
     ]
     claim = {"decision": {"threshold": 1e-6}}
-    caption = EXP.figure(claim, cells, tmp_path / "f.png")
+    caption = EXP.figure(claim, cells, {"conditions": []}, tmp_path / "f.png")
     assert (tmp_path / "f.png").stat().st_size > 10_000
     assert "central differences" in caption

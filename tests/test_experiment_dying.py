@@ -184,7 +184,7 @@ def _judge(claim, data, tmp_path):
     for cid, spec in claim["cells"].items():
         result = exp.run(spec["params"], Seeds(claim["seeds"], key=("test", cid)), data)
         cells.append(Cell(cid, spec["setting"], spec["params"], result))
-    caption = exp.figure(claim, cells, tmp_path / "figure.png")
+    caption = exp.figure(claim, cells, {"conditions": []}, tmp_path / "figure.png")
     assert (tmp_path / "figure.png").stat().st_size > 10_000 and caption
     return judging.conditions(claim, cells, exp)
 

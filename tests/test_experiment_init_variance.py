@@ -160,6 +160,6 @@ def test_schema_and_check_name_the_bad_key():
 
 def test_figure_draws_every_pair(cells, tmp_path):
     claim = {"grid": {"pair": list(PAIRS), "init": ["matched", "mismatched"]}}
-    caption = EXP.figure(claim, cells, tmp_path / "figure.png")
+    caption = EXP.figure(claim, cells, {"conditions": []}, tmp_path / "figure.png")
     assert (tmp_path / "figure.png").stat().st_size > 10_000
     assert f"{DEPTH} hidden layers" in caption

@@ -203,6 +203,6 @@ def test_judge_and_figure(tmp_path, preregistered):
     rates = {c["label"]: np.nanmean(c["values"]) for c in conds}
     # lr 1 overshoots: w -> w (1 - g) with g ~ 1 flips a backwards weight positive, so nothing fails
     assert rates["model=weight, lr=1.0"] == 0.0
-    caption = exp.figure(claim, cells, tmp_path / "figure.png")
+    caption = exp.figure(claim, cells, {"conditions": []}, tmp_path / "figure.png")
     assert (tmp_path / "figure.png").stat().st_size > 10_000
     assert "from w = -10" in caption and "Model weight-bias" in caption

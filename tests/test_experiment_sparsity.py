@@ -84,7 +84,9 @@ def test_symmetric_init_gives_half_zeros_in_expectation_and_less_spread_when_wid
         Cell(f"w{c.params['width']}", {"init": "uniform", "width": str(c.params["width"])}, c.params, c.result)
         for c in (narrow, wide)
     ]
-    assert "one half" in INIT.figure(claim, cells, tmp_path / "f.png")
+    assert "one half" in INIT.figure(
+        claim, cells, {"conditions": [{"role": "judged", "cells": ["w4", "w128"]}]}, tmp_path / "f.png"
+    )
 
 
 def test_standardizing_correlated_nonnegative_inputs_tightens_the_first_layer(data):
@@ -143,6 +145,7 @@ def test_family_trains_every_member_from_the_same_seeds(data, tmp_path):
     caption = FAMILY.figure(
         claim,
         [Cell("analysis-l1-within-width", {"analysis": "l1-within-width"}, c.params, c.result)],
+        {"conditions": []},
         tmp_path / "f.png",
     )
     assert "rank correlation" in caption and (tmp_path / "f.png").stat().st_size > 0
@@ -185,4 +188,4 @@ def test_judge_contrasts_sparsity_against_no_penalty(data, tmp_path, preregister
     assert verdict["conditions"][-1]["verdict"] == "supported"
     assert verdict["headline_condition"] == verdict["conditions"][-1]["condition"] == "l1=0.03 vs 0.0"
     assert verdict["conditions"][-1]["estimate"] > verdict["conditions"][0]["estimate"]
-    assert "L1" in L1.figure(claim, cells, tmp_path / "figure.png")
+    assert "L1" in L1.figure(claim, cells, verdict, tmp_path / "figure.png")

@@ -107,6 +107,6 @@ def test_schema_rejects_bad_params():
 
 def test_figure(data, tmp_path):
     cells = [cell(data, init, act) for init in ("zeros", "he_normal") for act in ("relu", "tanh")]
-    caption = EXP.figure({"grid": {"init": ["zeros", "he_normal"]}}, cells, tmp_path / "f.png")
+    caption = EXP.figure({"grid": {"init": ["zeros", "he_normal"]}}, cells, {"conditions": []}, tmp_path / "f.png")
     assert (tmp_path / "f.png").stat().st_size > 10_000
     assert "distinct units" in caption

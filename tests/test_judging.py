@@ -11,7 +11,7 @@ import yaml
 
 from actlab import judging
 from actlab.experiments import EXPERIMENTS
-from actlab.experiments.base import Cell, CellResult, Experiment
+from actlab.experiments.base import Cell, CellResult, Experiment, cell_roles
 from actlab.register import expand_cells, load_yaml, resolve
 
 REPO = Path(__file__).resolve().parents[1]
@@ -164,7 +164,11 @@ def test_tuning_and_comparing_use_disjoint_seeds():
     (cond,) = judging.conditions(claim, cells, _Table())
     assert cond["setting"]["tuned lr (baseline)"] == "0.1"
     assert list(cond["baseline"]) == [50.0] * 8  # the tuning seeds are not compared
-    assert judging.judge(claim, cells, _Table(), 0)["verdict"] == "refuted"
+    verdict = judging.judge(claim, cells, _Table(), 0)
+    assert verdict["verdict"] == "refuted"
+    # the verdict names the cells it measured (what figures draw): the tuned treatment, then baseline
+    assert verdict["conditions"][0]["cells"] == ["act-tanh_lr-0.1", "act-relu_lr-0.1"]
+    assert cell_roles(verdict) == {"act-tanh_lr-0.1": "judged", "act-relu_lr-0.1": "judged"}
 
 
 def test_checks_take_the_worst_seed_and_their_control_must_fail():

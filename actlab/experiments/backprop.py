@@ -277,7 +277,7 @@ class BackpropCheck(Experiment):
             return _worst(np.fmax(checks, a["tanh_trick_error"]))
         raise KeyError(name)
 
-    def figure(self, claim, cells, path: Path) -> str:
+    def figure(self, claim, cells, verdict, path: Path) -> str:
         from actlab import plotting  # matplotlib: needed by judge jobs only, not by training jobs
 
         threshold = claim["decision"]["threshold"]

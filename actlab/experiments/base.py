@@ -116,9 +116,29 @@ class Experiment:
         arrays = cell.result.arrays
         return np.asarray(arrays["diverged"], bool) if "diverged" in arrays else None
 
-    def figure(self, claim: dict, cells: list[Cell], path: Path) -> str:
-        """Draw the claim's figure (one PNG, as many panels as needed) to ``path``; return its caption."""
+    def figure(self, claim: dict, cells: list[Cell], verdict: dict, path: Path) -> str:
+        """Draw the claim's figure (one PNG, as many panels as needed) to ``path``; return its caption.
+
+        ``verdict`` is the judge's result (:func:`actlab.judging.judge`): which cells each condition
+        was measured on, in which role (:func:`cell_roles`), and its estimates. A figure draws
+        those; it never re-applies the decision rule.
+        """
         raise NotImplementedError
+
+
+def cell_roles(verdict: dict) -> dict[str, str]:
+    """Cell id -> the role of the condition measured on it (judged, control or context).
+
+    A cell in several conditions takes the first role in the order judged, control, context;
+    a cell in none (a tuning candidate not picked, say) is absent.
+    """
+    roles: dict[str, str] = {}
+    for role in ("judged", "control", "context"):
+        for cond in verdict["conditions"]:
+            if cond["role"] == role:
+                for cell_id in cond["cells"]:
+                    roles.setdefault(cell_id, role)
+    return roles
 
 
 def _check_spec(build, spec, key: str) -> None:

@@ -127,7 +127,7 @@ class BornDead(Experiment):
             return a["born_dead"][:, column] - lu_formula(cell.params["width"], cell.params["depth"])
         raise KeyError(name)
 
-    def figure(self, claim, cells, path: Path) -> str:
+    def figure(self, claim, cells, verdict, path: Path) -> str:
         from actlab import plotting  # matplotlib: needed by judge jobs only, not by training jobs
 
         cells = sorted(cells, key=lambda c: c.params["depth"])

@@ -28,7 +28,15 @@ from pathlib import Path
 
 import numpy as np
 
-from actlab.experiments.base import EPOCHS, TRAINED_MLP_PROPERTIES, TRAINED_MLP_REQUIRED, Cell, CellResult, Experiment
+from actlab.experiments.base import (
+    EPOCHS,
+    TRAINED_MLP_PROPERTIES,
+    TRAINED_MLP_REQUIRED,
+    Cell,
+    CellResult,
+    Experiment,
+    cell_roles,
+)
 from actlab.network import MLP
 from actlab.training import ArrayData, train
 
@@ -100,11 +108,12 @@ class ConvergenceSpeed(Experiment):
             return err[:, 1:].mean(axis=1)
         raise KeyError(name)
 
-    def figure(self, claim, cells: list[Cell], path: Path) -> str:
+    def figure(self, claim, cells: list[Cell], verdict: dict, path: Path) -> str:
         from actlab import plotting  # matplotlib: needed by judge jobs only, not by training jobs
 
         tune = claim["decision"].get("tune") or {"over": "lr"}
         tune_axis = tune["over"]
+        roles = cell_roles(verdict)
         series = defaultdict(list)
         for c in cells:
             series[_series_label(c, tune_axis)].append(c)
@@ -116,7 +125,7 @@ class ConvergenceSpeed(Experiment):
         fig, (ax, ax_tune) = plotting.plt.subplots(1, 2, figsize=(12, 4.3), width_ratios=[1.5, 1])
         tuned_means = {}
         for label, members in series.items():
-            best = _tuned(self, members, claim["decision"]["metric"], tune.get("pick", "min"))
+            best = _measured(members, roles)
             err = best.result.arrays["train_error"]
             tuned_means[label] = float(np.mean(self.metric("epochs_to_target", best)))
             plotting.band(
@@ -151,7 +160,7 @@ class ConvergenceSpeed(Experiment):
             x = np.array([float(c.params[tune_axis]) for c in members])
             values = [self.metric("epochs_to_target", c) for c in members]
             plotting.mean_ci(ax_tune, x, values, label=label, color=colors[label])
-            best = _tuned(self, members, claim["decision"]["metric"], tune.get("pick", "min"))
+            best = _measured(members, roles)
             ax_tune.plot(
                 float(best.params[tune_axis]),
                 np.mean(self.metric("epochs_to_target", best)),
@@ -207,12 +216,9 @@ def _series_label(cell: Cell, tune_axis: str) -> str:
     return ", ".join(v for k, v in cell.setting.items() if k != tune_axis) or cell.id
 
 
-def _tuned(experiment: ConvergenceSpeed, members: list[Cell], metric: str, pick: str) -> Cell:
-    """The cell whose seed mean of ``metric`` is best (``pick`` min or max; ties go to the first in
-    grid order), as the judge's ``tune`` picks it."""
-    means = np.array(
-        [np.nanmean(v) if np.isfinite(v := experiment.metric(metric, c)).any() else np.nan for c in members]
-    )
-    if not np.isfinite(means).any():
-        return members[0]
-    return members[int(np.nanargmin(means) if pick == "min" else np.nanargmax(means))]
+def _measured(members: list[Cell], roles: dict[str, str]) -> Cell:
+    """The cell of a series that the verdict measured (the tuned learning rate the rule picked)."""
+    picked = [c for c in members if c.id in roles]
+    if len(picked) != 1:
+        raise ValueError(f"expected one measured cell among {[c.id for c in members]}, found {len(picked)}")
+    return picked[0]

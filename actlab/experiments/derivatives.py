@@ -250,7 +250,7 @@ class DerivativeBounds(Experiment):
             raise KeyError(name)
         return np.full(n_seeds, value)
 
-    def figure(self, claim, cells, path: Path) -> str:
+    def figure(self, claim, cells, verdict, path: Path) -> str:
         from actlab import plotting  # matplotlib: needed by judge jobs only, not by training jobs
 
         table, claims = _merge(cells)

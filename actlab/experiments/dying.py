@@ -194,7 +194,7 @@ class DyingUnits(Experiment):
             return revived_share(inactive if name == "recovered_frac" else dead, a["diverged"])
         raise KeyError(name)
 
-    def figure(self, claim, cells, path: Path) -> str:
+    def figure(self, claim, cells, verdict, path: Path) -> str:
         """One PNG whose panels depend on the claim's grid.
 
         An ``activation`` axis: bars per activation (and learning rate). Else an ``lr`` axis: the

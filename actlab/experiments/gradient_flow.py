@@ -109,7 +109,7 @@ class GradientFlow(Experiment):
                 return np.abs(factor - gain) / gain
         raise KeyError(name)
 
-    def figure(self, claim, cells, path: Path) -> str:
+    def figure(self, claim, cells, verdict, path: Path) -> str:
         from actlab import plotting  # matplotlib: needed by judge jobs only, not by training jobs
 
         series_axis = _series_axis(claim)

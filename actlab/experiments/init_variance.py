@@ -144,7 +144,7 @@ class InitVariance(Experiment):
                 return diverged.astype(float)
         raise KeyError(name)
 
-    def figure(self, claim, cells, path: Path) -> str:
+    def figure(self, claim, cells, verdict, path: Path) -> str:
         from actlab import plotting  # matplotlib: needed by judge jobs only, not by training jobs
 
         series = _series(claim, cells)

@@ -269,7 +269,7 @@ class SingleNeuron(Experiment):
             return backwards(a).astype(float)
         raise KeyError(name)
 
-    def figure(self, claim, cells, path: Path) -> str:
+    def figure(self, claim, cells, verdict, path: Path) -> str:
         from actlab import plotting  # matplotlib: needed by judge jobs only, not by training jobs
 
         fig = plotting.plt.figure(figsize=(17, 8.5))

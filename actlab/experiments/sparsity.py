@@ -42,7 +42,7 @@ from pathlib import Path
 import numpy as np
 
 from actlab import probes
-from actlab.experiments.base import DEPTH, EPOCHS, SPEC, WIDTH, CellResult, Experiment
+from actlab.experiments.base import DEPTH, EPOCHS, SPEC, WIDTH, Cell, CellResult, Experiment, cell_roles
 from actlab.initializers import get_initializer
 from actlab.losses import get_loss
 from actlab.network import MLP
@@ -164,13 +164,13 @@ class InitSparsity(Experiment):
             return np.abs(a["zero_frac_standardized"].mean(axis=1) - 0.5)
         raise KeyError(name)
 
-    def figure(self, claim, cells, path: Path) -> str:
+    def figure(self, claim, cells, verdict, path: Path) -> str:
         from actlab import plotting  # matplotlib: needed by judge jobs only, not by training jobs
 
         inits = list(dict.fromkeys(c.setting.get("init", c.id) for c in cells))
         widths = sorted({c.params["width"] for c in cells})
         by_key = {(c.setting.get("init", c.id), c.params["width"]): c for c in cells}
-        judged = _judged_labels(claim, "init")
+        judged = _judged_labels(cells, verdict, "init")
         fig, axes = plotting.plt.subplots(1, 3, figsize=(17, 5.2), gridspec_kw={"width_ratios": [1.1, 1.3, 1]})
 
         ax = axes[0]
@@ -275,7 +275,7 @@ class L1Sparsity(Experiment):
     def metric(self, name, cell):
         return _member_metric(name, cell.result.arrays)
 
-    def figure(self, claim, cells, path: Path) -> str:
+    def figure(self, claim, cells, verdict, path: Path) -> str:
         from actlab import plotting  # matplotlib: needed by judge jobs only, not by training jobs
 
         cells = sorted(cells, key=lambda c: c.params["l1"])
@@ -303,7 +303,7 @@ class L1Sparsity(Experiment):
                 accuracy = accuracy[np.isfinite(accuracy)].mean() if np.isfinite(accuracy).any() else None
                 if accuracy is not None:
                     axes[1].annotate(f"{accuracy:.3f}", (xi + 0.05 * g, accuracy), (4, -12), "data", "offset points")
-        judged = _judged_labels(claim, "l1")
+        judged = _judged_labels(cells, verdict, "l1")
         for label, xi in positions.items():
             if label not in judged:
                 for ax in axes:
@@ -387,7 +387,7 @@ class SparsityFamily(Experiment):
             raise KeyError(name)
         return stratified_spearman(a["sparsity"], other, _strata(a, cell.params["stratify"]))
 
-    def figure(self, claim, cells, path: Path) -> str:
+    def figure(self, claim, cells, verdict, path: Path) -> str:
         from actlab import plotting  # matplotlib: needed by judge jobs only, not by training jobs
 
         a = {k: np.concatenate([c.result.arrays[k] for c in cells]) for k in ("sparsity", "test_accuracy")}
@@ -550,16 +550,7 @@ def spearman_rows(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     return rho
 
 
-def _judged_labels(claim: dict, axis: str) -> set[str]:
-    """Labels of ``axis`` the decision rule uses: a contrast's values, else its ``where``, else all."""
-    from actlab.register import slug  # the register imports the experiments: import it late
-
-    decision = claim["decision"]
-    contrast = decision.get("contrast") or {}
-    if contrast.get("over") == axis:
-        treatment = contrast["treatment"] if isinstance(contrast["treatment"], list) else [contrast["treatment"]]
-        return {str(v) for v in [*treatment, contrast["baseline"]]}
-    wanted = (decision.get("where") or {}).get(axis)
-    if wanted is None:
-        return {slug(v) for v in claim.get("grid", {}).get(axis, [])}
-    return {str(w) for w in (wanted if isinstance(wanted, list) else [wanted])}
+def _judged_labels(cells: list[Cell], verdict: dict, axis: str) -> set[str]:
+    """Labels on ``axis`` of the cells that judged conditions of ``verdict`` were measured on."""
+    roles = cell_roles(verdict)
+    return {c.setting[axis] for c in cells if roles.get(c.id) == "judged" and axis in c.setting}

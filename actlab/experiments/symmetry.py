@@ -114,7 +114,7 @@ class SymmetricInit(Experiment):
             return a["accuracy"][:, -1]
         raise KeyError(name)
 
-    def figure(self, claim, cells, path: Path) -> str:
+    def figure(self, claim, cells, verdict, path: Path) -> str:
         from actlab import plotting  # matplotlib: needed by judge jobs only, not by training jobs
 
         inits = list(dict.fromkeys(c.setting.get("init", c.id) for c in cells))
