@@ -19,15 +19,14 @@ import copy
 import difflib
 import inspect
 import json
-import re
 import urllib.parse
 from pathlib import Path
 from typing import Any
 
-import jsonschema
 import yaml
 
 from actlab import datasets, ledger, register
+from actlab import schema as schema_check
 from actlab.experiments import EXPERIMENTS
 
 #: MLflow tracking URI schemes the workflow accepts (a bare path is a file store)
@@ -35,9 +34,6 @@ TRACKING_SCHEMES = ("sqlite", "file", "http", "https", "postgresql", "mysql", "m
 
 #: the file in a results directory that says which profile wrote it (rule mark_results)
 PROFILE_MARK = "profile.json"
-
-# PyYAML reads a float only with a dot and a signed exponent: 1e-6 and 1.0e6 stay strings.
-_YAML_STRING_FLOAT = re.compile(r"^[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+$")
 
 
 class PreflightError(ValueError):
@@ -127,75 +123,15 @@ def from_command_line(value: Any, schema: dict) -> Any:
     return value
 
 
-def _with_defaults(cls):
-    """A validator class that fills each object's missing properties with their ``default`` (jsonschema FAQ)."""
-    check_properties = cls.VALIDATORS["properties"]
-
-    def properties(validator, props, instance, schema):
-        if validator.is_type(instance, "object"):
-            for name, sub in props.items():
-                if isinstance(sub, dict) and "default" in sub:
-                    instance.setdefault(name, copy.deepcopy(sub["default"]))
-        yield from check_properties(validator, props, instance, schema)
-
-    return jsonschema.validators.extend(cls, {"properties": properties})
-
-
-_Validator = _with_defaults(register.StrictValidator)
-
-
 def validate(instance: Any, schema: dict, where: str) -> None:
-    """Check ``instance`` against ``schema`` (filling in defaults); raise the most relevant error in one line.
+    """Check ``instance`` against ``schema`` (filling in defaults); raise the first problem in one line.
 
-    The line names ``where`` (a file or "config"), the key path (a register's claims by index and
-    id), what is wrong, and a fix where one is known: the closest valid key for an unknown one,
-    and how to write an exponent YAML reads as a string.
+    The line names ``where`` (a file or "config"), then :func:`actlab.schema.describe`'s key path,
+    problem and fix.
     """
-    error = jsonschema.exceptions.best_match(_Validator(schema).iter_errors(instance))
-    if error is None:
-        return
-    raise PreflightError(f"{where}: {_location(error, instance)}: {_message(error)}{_hint(error)}")
-
-
-def _location(error: jsonschema.ValidationError, instance: Any) -> str:
-    path = list(error.absolute_path)
-    text = ""
-    for depth, part in enumerate(path):
-        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
-        if depth == 1 and path[0] == "claims" and isinstance(part, int) and isinstance(instance, dict):
-            claim = instance["claims"][part]
-            if isinstance(claim, dict) and "id" in claim:
-                text += f" (id {claim['id']!r})"
-    return text or "top level"
-
-
-def _message(error: jsonschema.ValidationError) -> str:
-    """jsonschema's message, without a repr of a whole document (a register given as a list, say)."""
-    if error.validator == "type":
-        shown = repr(error.instance)
-        shown = shown if len(shown) <= 60 else f"a {type(error.instance).__name__}"
-        return f"{shown} is not of type {error.validator_value!r}"
-    return error.message if len(error.message) <= 300 else error.message[:300] + "..."
-
-
-def _hint(error: jsonschema.ValidationError) -> str:
-    if isinstance(error.instance, str) and _YAML_STRING_FLOAT.match(error.instance):
-        mantissa, exponent = re.split("[eE]", error.instance)
-        fixed = (
-            f"{mantissa if '.' in mantissa else mantissa + '.0'}e{exponent if exponent[0] in '+-' else '+' + exponent}"
-        )
-        return f" (YAML reads {error.instance} as a string: write {fixed})"
-    if error.validator == "additionalProperties" and isinstance(error.instance, dict):
-        known = list(error.schema.get("properties", {}))
-        unknown = [k for k in error.instance if k not in known]
-        close = [difflib.get_close_matches(k, known, n=1) for k in unknown]
-        suggestions = [f"{k!r} -> {c[0]!r}" for k, c in zip(unknown, close, strict=True) if c]
-        if suggestions:
-            return f" (did you mean {', '.join(suggestions)}?)"
-        return f" (valid keys: {', '.join(known)})"
-    if isinstance(error.instance, str) and error.validator == "type" and "array" in str(error.validator_value):
-        return f" (write a list: [{error.instance}])"
-    return ""
+    problem = schema_check.first_problem(instance, schema, fill_defaults=True)
+    if problem:
+        raise PreflightError(f"{where}: {problem}")
 
 
 def check_directories(config: dict) -> None:

@@ -16,22 +16,13 @@ import re
 from pathlib import Path
 from typing import Any
 
-import jsonschema
 import yaml
 
-from actlab import judging
+from actlab import judging, schema
 from actlab.experiments import EXPERIMENTS, Cell
 
 CELL_ID = re.compile(r"^[A-Za-z0-9.+\-_]+$")
 MAX_CELL_ID = 150
-
-#: JSON Schema validation in which an integer is an int (``32.0`` is not a width); bool is no number
-StrictValidator = jsonschema.validators.extend(
-    jsonschema.Draft202012Validator,
-    type_checker=jsonschema.Draft202012Validator.TYPE_CHECKER.redefine(
-        "integer", lambda _, value: isinstance(value, int) and not isinstance(value, bool)
-    ),
-)
 
 
 class RegisterError(ValueError):
@@ -145,11 +136,12 @@ def _check_claim(claim: dict, where: str, profile: str) -> None:
                 f"{where}.grid: cell id {cell_id!r} must be at most {MAX_CELL_ID} characters of [A-Za-z0-9.+-_] "
                 "(it is a file name); shorten the labels"
             )
-        try:
-            StrictValidator(experiment.params_schema).validate(params)
-        except jsonschema.ValidationError as err:
-            key = ".".join(str(p) for p in err.absolute_path) or "params"
-            raise RegisterError(f"{where}.params.{key} (cell {cell_id}): {err.message}") from None
+        # a key the experiment does not declare is refused (a typo would otherwise be ignored)
+        problem = schema.first_problem(
+            params, {"additionalProperties": False, **experiment.params_schema}, root="params"
+        )
+        if problem:
+            raise RegisterError(f"{where}.{problem} (cell {cell_id})")
         try:
             experiment.check(params)
         except ValueError as err:

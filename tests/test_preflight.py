@@ -83,6 +83,10 @@ SCHEMA_CASES = {
         lambda r: _claim(r, "slope-product").update(statment=_claim(r, "slope-product")["statement"]),
         ["(id 'slope-product')", "'statment' -> 'statement'"],
     ),
+    "misspelt experiment parameter": (
+        lambda r: _claim(r, "relu-trains-faster")["params"].update(epoch=5),
+        ["(id 'relu-trains-faster')", ".params", "'epoch' -> 'epochs'"],
+    ),
     "absurd seed count": (lambda r: _claim(r, "slope-product").update(seeds=10**9), ["seeds", "maximum"]),
     "id too long": (lambda r: _claim(r, "slope-product").update(id="a-" * 135 + "b"), ["id", "too long"]),
     "float width": (
