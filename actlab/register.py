@@ -190,6 +190,12 @@ def _check_decision(claim: dict, experiment, where: str, profile: str) -> None:
             if profile == "full" and str(value) not in labels[axis]:
                 raise RegisterError(f"{where}.decision.contrast: {value!r} is not among {axis} values {labels[axis]}")
     cells = [Cell(cid, cell["setting"], cell["params"]) for cid, cell in expand_cells(claim).items()]
+    for part in judging.parts(decision):
+        for cell in cells:
+            try:
+                experiment.check_metric(part["metric"], cell.params)
+            except ValueError as err:
+                raise RegisterError(f"{where}.params.{err} (cell {cell.id})") from None
     try:
         planned = judging.plan(claim, cells)
         if claim.get("kind", "claim") == "claim":

@@ -87,6 +87,10 @@ SCHEMA_CASES = {
         lambda r: _claim(r, "relu-trains-faster")["params"].update(epoch=5),
         ["(id 'relu-trains-faster')", ".params", "'epoch' -> 'epochs'"],
     ),
+    "a metric the cells' activation cannot give": (
+        lambda r: _claim(r, "slope-product-linear")["grid"]["gain"].append({"label": "relu", "activation": "relu"}),
+        ["(id 'slope-product-linear')", "delta_factor_rel_error", "'relu' has none", "scaled"],
+    ),
     "absurd seed count": (lambda r: _claim(r, "slope-product").update(seeds=10**9), ["seeds", "maximum"]),
     "id too long": (lambda r: _claim(r, "slope-product").update(id="a-" * 135 + "b"), ["id", "too long"]),
     "float width": (

@@ -94,6 +94,12 @@ class Experiment:
             if key in params:
                 _check_spec(get_initializer, params[key], key)
 
+    def check_metric(self, name: str, params: dict) -> None:
+        """Raise ``ValueError`` (naming the key) if metric ``name`` is undefined for a cell with ``params``.
+
+        The register calls it for every cell a decision rule measures, before any job runs.
+        """
+
     def datasets(self, params: dict) -> list[str]:
         """Names of the data sets a cell needs (keys of the config's ``datasets``)."""
         return [params["dataset"]] if "dataset" in params else []

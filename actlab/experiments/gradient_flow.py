@@ -17,6 +17,9 @@ from actlab.experiments.base import TRAINED_MLP_PROPERTIES, TRAINED_MLP_REQUIRED
 from actlab.network import MLP
 from actlab.training import ArrayData, train
 
+#: metrics that compare the measured per-layer factor with a scaled activation's gain
+GAIN_METRICS = ("delta_factor_rel_error", "signed_log10_delta_factor")
+
 
 class GradientFlow(Experiment):
     name = "gradient_flow"
@@ -42,11 +45,12 @@ class GradientFlow(Experiment):
         "delta_factor_rel_error": "|(||delta_1|| / ||delta_L||)^(1/(L-1)) - gain| / gain for gain-scaled units",
     }
 
-    def check(self, params):
-        super().check(params)
-        act = get_activation(params["activation"])
-        if params.get("_needs_gain") and act.name != "scaled":
-            raise ValueError("activation: delta_factor_rel_error needs a 'scaled' activation")
+    def check_metric(self, name, params):
+        if name in GAIN_METRICS and not hasattr(get_activation(params["activation"]), "gain"):
+            raise ValueError(
+                f"activation: the metric {name} compares each layer's factor with the activation's gain, and "
+                f"{params['activation']!r} has none; use a 'scaled' activation ({{name: scaled, base: ..., gain: ...}})"
+            )
 
     def run(self, params, seeds, data):
         ds = data[params["dataset"]]
@@ -99,9 +103,9 @@ class GradientFlow(Experiment):
                 return np.log10(a["rel_change"][:, 0] / a["rel_change"][:, depth - 1])
             if name == "abs_log10_delta_ratio":
                 return np.abs(np.log10(a["delta_norm"][:, 0, 0] / a["delta_norm"][:, 0, depth - 1]))
-            if name in ("delta_factor_rel_error", "signed_log10_delta_factor"):
-                gain = get_activation(cell.params["activation"]).gain
-                if depth < 2:
+            if name in GAIN_METRICS:
+                gain = getattr(get_activation(cell.params["activation"]), "gain", None)
+                if depth < 2 or gain is None:  # undefined: no gain to compare with
                     return np.full(len(a["diverged"]), np.nan)
                 factor = (a["delta_norm"][:, 0, 0] / a["delta_norm"][:, 0, depth - 1]) ** (1 / (depth - 1))
                 if name == "signed_log10_delta_factor":

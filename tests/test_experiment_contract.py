@@ -1,0 +1,65 @@
+"""The contract every registered experiment type keeps, checked on each type's first claim (quick settings).
+
+A run gives one value per seed on its first axis, a saved cell loads back identical, every
+declared metric gives a finite value or NaN per seed (NaN only where the experiment says the
+metric is undefined for that net), 0/1 metrics are 0 or 1, the verdict is well formed, and the
+figure renders from it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from actlab import judging
+from actlab.datasets import make_dataset
+from actlab.experiments import EXPERIMENTS, Cell, CellResult
+from actlab.register import load_yaml, resolve
+from actlab.seeding import Seeds
+
+REPO = Path(__file__).resolve().parents[1]
+CONFIG = yaml.safe_load((REPO / "config/config.yaml").read_text())
+CLAIMS = resolve(load_yaml(REPO / "config/claims.yaml"), load_yaml(REPO / "config/sources.yaml")["sources"], "quick")
+FIRST_CLAIM = {name: next(c for c in CLAIMS if c["experiment"] == name) for name in sorted(EXPERIMENTS)}
+N_SEEDS = 3
+
+
+def test_every_experiment_type_is_used_by_a_claim():
+    assert all(name in FIRST_CLAIM for name in EXPERIMENTS)
+
+
+@pytest.fixture(scope="module")
+def datasets() -> dict:
+    return {name: make_dataset(name, spec, CONFIG["seed"]) for name, spec in CONFIG["datasets"].items()}
+
+
+@pytest.mark.parametrize("name", sorted(EXPERIMENTS))
+def test_an_experiment_type_keeps_the_contract(name, datasets, tmp_path):
+    experiment, claim = EXPERIMENTS[name], FIRST_CLAIM[name]
+    assert set(experiment.binary_metrics) <= set(experiment.metrics)
+    cells = []
+    for cell_id, spec in claim["cells"].items():
+        data = {n: datasets[n] for n in experiment.datasets(spec["params"])}
+        result = experiment.run(spec["params"], Seeds(N_SEEDS, key=("contract", cell_id)), data)
+        result.save(tmp_path / f"{cell_id}.npz", tmp_path / f"{cell_id}.json")
+        loaded = CellResult.load(tmp_path / f"{cell_id}.npz", tmp_path / f"{cell_id}.json")
+        assert loaded.arrays.keys() == result.arrays.keys()
+        for key, array in result.arrays.items():
+            np.testing.assert_array_equal(loaded.arrays[key], array)
+        cells.append(Cell(cell_id, spec["setting"], spec["params"], loaded))
+    for cell in cells:
+        for metric in experiment.metrics:
+            values = np.asarray(experiment.metric(metric, cell), float)
+            assert values.shape == (N_SEEDS,), (metric, values.shape)
+            assert not np.isinf(values).any(), metric
+            if metric in experiment.binary_metrics:
+                assert set(values[np.isfinite(values)]) <= {0.0, 1.0}, metric
+        flags = experiment.diverged(cell)
+        assert flags is None or np.asarray(flags).shape == (N_SEEDS,)
+    verdict = judging.judge(claim, cells, experiment, 0)
+    assert {c for cond in verdict["conditions"] for c in cond["cells"]} <= {c.id for c in cells}
+    caption = experiment.figure(claim, cells, verdict, tmp_path / "figure.png")
+    assert caption and (tmp_path / "figure.png").stat().st_size > 10_000
