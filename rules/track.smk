@@ -3,14 +3,12 @@
 # whose runs in the store came from the same files is left alone, any other is logged again.
 # Its outputs record the run ids, so Snakemake runs it when results, the tracking settings or the
 # script change; `snakemake --forcerun track_claims` re-logs what is missing without re-training.
-import os
+from actlab import tracking_uri
 
-# config tracking.uri, else $MLFLOW_TRACKING_URI, else an SQLite file in the working directory
-TRACKING_URI = (
-    config["tracking"]["uri"]
-    or os.environ.get("MLFLOW_TRACKING_URI")
-    or "sqlite:///mlflow.db"
-)
+# config tracking.uri, else $MLFLOW_TRACKING_URI, else an SQLite file in the working directory.
+# The job gets it with the password masked (params end up in .snakemake/metadata and the log);
+# the script reads the real one at run time (actlab.tracking_uri.resolve_uri).
+TRACKING_URI = tracking_uri.redact(tracking_uri.resolve_uri(config["tracking"]["uri"]))
 TRACKED = (
     expand(f"{RESULTS}/claims/{{claim}}/mlflow.json", claim=CLAIMS)
     if config["tracking"]["enabled"]
@@ -22,10 +20,26 @@ TRACKED = (
 TRACKED_CLAIMS = {
     claim: {
         "verdict": f"{RESULTS}/claims/{claim}/verdict.json",
-        "cells": {cell: cell_files(claim, cell) for cell in CLAIMS[claim]["cells"]},
+        # each cell's files, data set files and training benchmark (its seconds: the run's duration)
+        "cells": {
+            cell: {
+                "files": cell_files(claim, cell),
+                "data": {
+                    name: f"{RESULTS}/data/{name}.npz"
+                    for name in sorted(
+                        EXPERIMENTS[CLAIMS[claim]["experiment"]].datasets(
+                            params["params"]
+                        )
+                    )
+                },
+                "benchmark": f"{RESULTS}/benchmarks/train_cell/{claim}/{cell}.tsv",
+            }
+            for cell, params in CLAIMS[claim]["cells"].items()
+        },
         "record": f"{RESULTS}/claims/{claim}/mlflow.json",
         "claim": CLAIMS[claim],
         "datasets": claim_datasets(claim),
+        "report": f"{REPORTS}/index.html",
     }
     for claim in CLAIMS
 }
@@ -40,6 +54,14 @@ rule track_claims:
             figure=["figure", "verdict"],
         ),
         cells=ALL_CELLS,
+        data=sorted(
+            {
+                path
+                for claim in TRACKED_CLAIMS.values()
+                for cell in claim["cells"].values()
+                for path in cell["data"].values()
+            }
+        ),
     output:
         TRACKED,
     log:
@@ -51,6 +73,7 @@ rule track_claims:
         "../envs/actlab.yaml"
     params:
         uri=TRACKING_URI,
+        profile=config.get("profile"),
         seed=config["seed"],
         seeds_per_cell=config["tracking"]["seeds_per_cell"],
         claims=TRACKED_CLAIMS,

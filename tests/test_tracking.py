@@ -15,6 +15,7 @@ import socket
 import sqlite3
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.parse
 import urllib.request
@@ -215,6 +216,7 @@ def mlflow_server(request, tmp_path):
         start_new_session=True,
     )  # fmt: skip
     url = f"http://127.0.0.1:{port}"
+    request.node.mlflow_server_process = server  # for tests that stop the server half-way
     try:
         _wait_for(url, server, tmp_path / "server.log")
         yield url
@@ -303,7 +305,7 @@ def test_flatten_lock_path_and_redact(tmp_path):
     }
     assert tracking.lock_path("sqlite:///results-quick/mlflow.db") == Path("results-quick/mlflow.db.lock")
     assert tracking.lock_path("sqlite:////abs/m.db?timeout=5") == Path("/abs/m.db.lock")
-    assert tracking.lock_path("http://host:5000").parent == Path(tracking.tempfile.gettempdir())
+    assert tracking.lock_path("http://host:5000").parent == Path(tempfile.gettempdir())
     assert tracking.redact("postgresql://user:secret@db/mlflow") == "postgresql://user:***@db/mlflow"
     assert tracking.redact("http://host:5000") == "http://host:5000"
 
@@ -358,6 +360,7 @@ def write_claim(folder: Path, claim: str, n_seeds: int = 2, epochs: int = 3) -> 
     (folder / "verdict.json").write_text(json.dumps(verdict))
 
 
+@pytest.mark.e2e
 def test_eight_writers_on_a_fresh_store(tmp_path):
     """8 processes open one fresh SQLite store at once (2 of them log the same claim)."""
     claims = [f"claim-{i}" for i in range(6)]
@@ -430,6 +433,7 @@ def test_a_claim_whose_artifacts_were_deleted_is_logged_again(tmp_path):
 # The workflow
 
 
+@pytest.mark.e2e
 def test_quick_run_on_8_cores_logs_each_claim_once(tracked_run):
     assert sqlite_healthy(tracked_run.workdir / QUICK_STORE)
     assert sorted(active_runs(tracked_run.uri)) == sorted(tracked_run.claims)
@@ -439,6 +443,7 @@ def test_quick_run_on_8_cores_logs_each_claim_once(tracked_run):
     assert {"verdict.json", "figure.png", "verdict.png"} <= artifacts
 
 
+@pytest.mark.e2e
 def test_rerun_and_forced_tracking_change_nothing(tracked_copy):
     again = tracked_copy.snakemake("--cores", "8", "-n")
     assert "Nothing to be done" in again.stdout + again.stderr
@@ -452,6 +457,7 @@ def test_rerun_and_forced_tracking_change_nothing(tracked_copy):
     assert all(not runs for runs in deleted.values())
 
 
+@pytest.mark.e2e
 def test_changed_settings_replace_stale_runs(tracked_copy):
     config = tracking_config(tracked_copy.workdir, seeds_per_cell=2)
     assert job_counts(tracked_copy.snakemake("--cores", "2", "-n", configs=[config])) == {"track_claims": 1, "all": 1}
@@ -462,6 +468,7 @@ def test_changed_settings_replace_stale_runs(tracked_copy):
     assert {claim: len(runs) for claim, runs in deleted.items()} == {c: 1 + n for c, n in tracked_copy.claims.items()}
 
 
+@pytest.mark.e2e
 def test_killed_tracking_job_is_cleaned_up_by_the_next_run(tracked_copy):
     kill = {tracking.KILL_AFTER_RUNS_ENV: "3"}
     config = tracking_config(tracked_copy.workdir, seeds_per_cell=2)  # not the default: every claim is logged again
@@ -477,6 +484,7 @@ def test_killed_tracking_job_is_cleaned_up_by_the_next_run(tracked_copy):
     assert "RUNNING" not in {r.info.status for runs in every.values() for r in runs}
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("mlflow_server", server_stores(), indirect=True)
 def test_logging_to_an_mlflow_server(tracked_copy, mlflow_server):
     """Log a claim again, to a server on loopback: only tracking runs, the layout is the same."""
@@ -493,6 +501,7 @@ def test_logging_to_an_mlflow_server(tracked_copy, mlflow_server):
     assert {"verdict.json", "figure.png", "verdict.png"} <= artifacts
 
 
+@pytest.mark.e2e
 def test_unreachable_server_keeps_results_and_only_tracking_reruns(tracked_copy):
     before = result_hashes(tracked_copy.workdir)
     records = {claim: tracked_copy.record(claim) for claim in tracked_copy.claims}
@@ -511,3 +520,211 @@ def test_unreachable_server_keeps_results_and_only_tracking_reruns(tracked_copy)
     assert result_hashes(tracked_copy.workdir) == before
     check_layout(tracked_copy.uri, tracked_copy.workdir, tracked_copy.claims)
     assert {claim: tracked_copy.record(claim) for claim in tracked_copy.claims} == records
+
+
+# ---------------------------------------------------------------------------------------------
+# Ownership, fingerprints, failures and what the UI shows (library)
+
+
+def test_fingerprint_ignores_timings_and_zip_bytes(tmp_path):
+    write_claim(tmp_path / "c", "c")
+    files = claim_files(tmp_path / "c")
+    first = tracking.fingerprint(files, 1)
+    info = json.loads((tmp_path / "c/a.json").read_text())
+    (tmp_path / "c/a.json").write_text(json.dumps({**info, "timing": {"seconds_per_element": time.time()}}))
+    with np.load(tmp_path / "c/a.npz") as data:
+        arrays = {key: data[key] for key in data.files}
+    time.sleep(1.1)  # another zip timestamp, other compression: other bytes, same content
+    np.savez_compressed(tmp_path / "c/a.npz", **arrays)
+    assert tracking.fingerprint(files, 1) == first
+    np.savez(tmp_path / "c/a.npz", **{**arrays, "loss": arrays["loss"] + 1})
+    assert tracking.fingerprint(files, 1) != first
+
+
+def test_names_and_placeholders():
+    assert tracking.child_name({"activation": "tanh", "lr": "0.5"}, 0, "cell") == "tanh lr=0.5 s0"
+    assert tracking.child_name({}, 2, "cell") == "cell s2"
+    assert tracking.placeholder(np.array([-1])) and tracking.placeholder(np.full(3, np.nan))
+    assert not tracking.placeholder(np.array([np.nan, 0.5])) and not tracking.placeholder(np.array([-1, 2]))
+
+
+def owners_runs(uri: str, claim: str, view=ViewType.ACTIVE_ONLY) -> dict[str, list]:
+    """Owner id -> that owner's runs of the claim."""
+    found: dict[str, list] = {}
+    for run in active_runs(uri, [claim], view)[claim]:
+        found.setdefault(run.data.tags.get("actlab.owner"), []).append(run)
+    return found
+
+
+def test_two_results_directories_on_one_store_keep_their_own_runs(tmp_path):
+    """Other settings in another results directory never replace a workflow's runs; its own are superseded."""
+    uri = f"sqlite:///{tmp_path / 'shared.db'}"
+    for copy in ("a", "b"):
+        write_claim(tmp_path / copy / "c", "c", n_seeds=3)
+    a, b = claim_files(tmp_path / "a/c"), claim_files(tmp_path / "b/c")
+    first_a = tracking.track_claims(uri, [a], seeds_per_cell=1, results=tmp_path / "a")
+    first_b = tracking.track_claims(uri, [b], seeds_per_cell=2, results=tmp_path / "b")
+    assert tracking.track_claims(uri, [a], seeds_per_cell=1, results=tmp_path / "a") == first_a
+    assert tracking.track_claims(uri, [b], seeds_per_cell=2, results=tmp_path / "b") == first_b
+    owners = owners_runs(uri, "c")
+    assert sorted(len(runs) for runs in owners.values()) == [1 + 2 * 1, 1 + 2 * 2]
+
+    np.savez(tmp_path / "a/c/a.npz", loss=np.full((3, 3), 0.5), diverged=np.zeros(3, bool))
+    second_a = tracking.track_claims(uri, [a], seeds_per_cell=1, results=tmp_path / "a")
+    assert second_a["c"]["parent_run_id"] != first_a["c"]["parent_run_id"]
+    superseded = active_runs(uri, ["c"], ViewType.DELETED_ONLY)["c"]
+    assert len(superseded) == 3
+    assert {r.data.tags["actlab.superseded_by"] for r in superseded} == {second_a["c"]["parent_run_id"]}
+    assert tracking.track_claims(uri, [b], seeds_per_cell=2, results=tmp_path / "b") == first_b
+    assert sorted(len(runs) for runs in owners_runs(uri, "c").values()) == [3, 5]
+
+
+def test_what_the_ui_shows(tmp_path):
+    write_claim(tmp_path / "c", "c")
+    files = claim_files(tmp_path / "c")
+    (tmp_path / "data.npz").write_bytes(b"data set bytes")
+    (tmp_path / "a.tsv").write_text("s\th:m:s\tmax_rss\n12.5\t0:00:12\t1.0\n")
+    files.data = {"a": {"toy": tmp_path / "data.npz"}}
+    files.benchmarks = {"a": tmp_path / "a.tsv"}
+    files.report = "file:///report/index.html#c"
+    np.savez(tmp_path / "c/b.npz", loss=np.full((2, 3), np.nan), diverged_epoch=np.full(2, -1))
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    record = tracking.track_claims(uri, [files])["c"]
+    client = MlflowClient(uri)
+    parent = client.get_run(record["parent_run_id"])
+    assert parent.info.run_name == "c: supported" and parent.data.tags["report"] == files.report
+    assert parent.data.tags["actlab.run"] == "claim"
+    experiment = client.get_experiment(record["experiment_id"])
+    assert experiment.tags["verdict"] == "supported" and experiment.tags["ci95"] == "[0.0, 0.2]"
+    assert experiment.tags["mlflow.experimentKind"] == "custom_model_development"
+    child = client.get_run(record["runs"]["a"]["0"])
+    assert child.info.run_name == "x=a s0"
+    assert child.info.end_time - child.info.start_time == 12_500
+    assert child.info.end_time == int((tmp_path / "c/a.npz").stat().st_mtime * 1000)
+    (dataset,) = child.inputs.dataset_inputs
+    assert dataset.dataset.name == "toy"
+    assert dataset.dataset.digest == hashlib.sha256(b"data set bytes").hexdigest()[:16]
+    assert {a.path for a in client.list_artifacts(child.info.run_id, "cell")} == {"cell/a.npz", "cell/a.json"}
+    placeholders = client.get_run(record["runs"]["b"]["0"])
+    assert placeholders.info.run_name == "x=b s0" and placeholders.data.metrics == {}
+    verdicts = mlflow_search_verdicts(uri)
+    assert verdicts == [("c", "supported", 0.1)]
+
+
+def mlflow_search_verdicts(uri: str) -> list[tuple]:
+    """The README's search: every claim's verdict side by side."""
+    import mlflow
+
+    mlflow.set_tracking_uri(uri)
+    table = mlflow.search_runs(search_all_experiments=True, filter_string="tags.actlab.run = 'claim'")
+    return [tuple(row) for row in table[["tags.claim", "tags.verdict", "metrics.estimate"]].itertuples(index=False)]
+
+
+def test_a_direct_database_uri_on_a_server_store_says_to_use_the_server(tmp_path):
+    write_claim(tmp_path / "c", "c")
+    db = f"sqlite:///{tmp_path / 'server.db'}"
+    client = MlflowClient(db)
+    client.create_experiment("c", artifact_location="mlflow-artifacts:/c")
+    with pytest.raises(tracking.TrackingUnavailable, match="server's URL"):
+        tracking.track_claims(db, [claim_files(tmp_path / "c")])
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("mlflow_server", server_stores()[:1], indirect=True)
+def test_a_server_that_dies_mid_logging_gives_one_message(tmp_path, mlflow_server, monkeypatch, request):
+    claims = ["claim-a", "claim-b"]
+    for claim in claims:
+        write_claim(tmp_path / claim, claim, n_seeds=3)
+    files = [claim_files(tmp_path / claim) for claim in claims]
+    logged = tracking._RunCounter.logged
+
+    def logged_then_die(counter):
+        logged(counter)
+        if counter.count == 1 + 2 * 3 + 2:  # claim-a complete, claim-b's parent and first child
+            server = request.node.mlflow_server_process
+            os.killpg(server.pid, signal.SIGKILL)
+            server.wait()
+
+    monkeypatch.setattr(tracking._RunCounter, "logged", logged_then_die)
+    start = time.monotonic()
+    with pytest.raises(tracking.TrackingUnavailable) as failure:
+        tracking.track_claims(mlflow_server, files, seeds_per_cell=3)
+    message = str(failure.value)
+    assert "1 of 2 claims were logged completely (claim-a)" in message and "not logged: claim-b" in message
+    assert "run snakemake again" in message and "Traceback" not in message
+    assert time.monotonic() - start < 120
+
+
+# ---------------------------------------------------------------------------------------------
+# Ownership and secrets in the workflow
+
+
+@pytest.mark.e2e
+def test_two_working_copies_with_different_settings_keep_both_sets(tracked_run, tracked_copy, tmp_path):
+    """Another working copy logging other settings to this copy's store leaves this copy's runs alone."""
+    claims = {claim: tracked_copy.claims[claim] for claim in tracked_copy.small}
+    mine = Tracked(tracked_copy.workdir, claims)
+    other = Tracked(Path(shutil.copytree(tracked_run.workdir, tmp_path / "other", symlinks=True)), claims)
+    (other.workdir / "results-quick/.mlflow-owner").unlink()  # its own working copy, not a copy of this one
+    before = {claim: mine.record(claim) for claim in claims}
+    config = tracking_config(other.workdir, uri=mine.uri, seeds_per_cell=2)
+    logged = other.snakemake("--cores", "2", targets=mlflow_json(list(claims)), configs=[config])
+    assert logged.returncode == 0, logged.stderr[-4000:]
+    forced = mine.snakemake("--cores", "2", "--forcerun", "track_claims", targets=mlflow_json(list(claims)))
+    assert forced.returncode == 0, forced.stderr[-4000:]
+    assert {claim: mine.record(claim) for claim in claims} == before
+    for claim, n in claims.items():
+        owners = owners_runs(mine.uri, claim)
+        assert sorted(len(runs) for runs in owners.values()) == sorted([1 + n, 1 + other.children(cap=2)[claim]])
+        parents = {r.info.run_id for runs in owners.values() for r in runs if "mlflow.parentRunId" not in r.data.tags}
+        assert {before[claim]["parent_run_id"], other.record(claim)["parent_run_id"]} == parents
+    assert not any(active_runs(mine.uri, list(claims), ViewType.DELETED_ONLY).values())
+
+
+def assert_no_secret(workdir: Path, uri: str, secret: str) -> None:
+    """``secret`` appears in no file Snakemake or the workflow wrote, nor in the store's tags and params."""
+    for folder in (".snakemake", "logs", "results-quick"):
+        for path in (workdir / folder).rglob("*"):
+            if path.is_file() and path.suffix != ".db":
+                assert secret.encode() not in path.read_bytes(), path
+    for runs in active_runs(uri).values():
+        for run in runs:
+            assert secret not in json.dumps([run.data.tags, run.data.params]), run.info.run_id
+
+
+def log_with_secret_uri(tracked: Tracked, uri: str) -> Tracked:
+    """Log one claim of ``tracked`` to ``uri`` (given in a config file); the tracked claim."""
+    claim = tracked.small[0]
+    one = Tracked(tracked.workdir, {claim: tracked.claims[claim]})
+    result = one.snakemake(
+        "--cores", "2", targets=mlflow_json([claim]), configs=[tracking_config(one.workdir, uri=uri)]
+    )
+    assert result.returncode == 0, result.stderr[-4000:]
+    assert one.record(claim)["tracking_uri"] == tracking.redact(uri)
+    return one
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("mlflow_server", server_stores()[:1], indirect=True)
+def test_no_password_in_snakemake_params_logs_or_tags(tracked_copy, mlflow_server):
+    secret = "s3cret-pw-4711"
+    uri = mlflow_server.replace("http://", f"http://actlab:{secret}@")
+    one = log_with_secret_uri(tracked_copy, uri)
+    check_layout(mlflow_server, one.workdir, one.claims)
+    assert_no_secret(one.workdir, mlflow_server, secret)
+
+
+@pytest.mark.e2e
+@pytest.mark.skipif(
+    not os.environ.get("ACTLAB_TEST_POSTGRES_URI"), reason="no PostgreSQL: set ACTLAB_TEST_POSTGRES_URI"
+)
+def test_no_password_with_a_direct_postgresql_uri(tracked_copy):
+    uri = os.environ["ACTLAB_TEST_POSTGRES_URI"]
+    engine = sqlalchemy.create_engine(uri)
+    with engine.begin() as connection:
+        connection.execute(sqlalchemy.text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
+    engine.dispose()
+    one = log_with_secret_uri(tracked_copy, uri)
+    check_layout(uri, one.workdir, one.claims)
+    parts = urllib.parse.urlsplit(uri)
+    assert_no_secret(one.workdir, uri, f"{parts.username}:{parts.password}@")
