@@ -124,6 +124,7 @@ def test_malformed_register_is_rejected(tmp_path, case):
     assert not (tmp_path / "results").exists()
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("case", ["unknown activation", "seeds of the wrong type", "fewer seeds than the minimum n"])
 def test_snakemake_shows_the_register_error_and_writes_nothing(workdir, case):
     change, needles = CLAIM_CASES[case]
@@ -132,24 +133,28 @@ def test_snakemake_shows_the_register_error_and_writes_nothing(workdir, case):
     _assert_rejected(_run(workdir, "--config", f"claims={bad.name}"), workdir, [bad.name, *needles])
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("case", sorted(CONFIG_CASES))
 def test_malformed_config_is_rejected(workdir, case):
     setting, needles = CONFIG_CASES[case]
     _assert_rejected(_run(workdir, "--config", setting), workdir, needles)
 
 
+@pytest.mark.e2e
 def test_invalid_yaml_is_rejected(workdir):
     bad = workdir / "broken.yaml"
     bad.write_text("claims:\n  - id: [unclosed\n")
     _assert_rejected(_run(workdir, "--config", f"claims={bad.name}"), workdir, ["broken.yaml", "YAML"])
 
 
+@pytest.mark.e2e
 def test_missing_dataset_is_rejected(workdir):
     bad = workdir / "bad-dataset.yaml"
     bad.write_text(yaml.safe_dump(_claims_with(_set([0, "params", "dataset"], "imagenet")), sort_keys=False))
     _assert_rejected(_run(workdir, "--config", f"claims={bad.name}"), workdir, ["dataset", "imagenet"])
 
 
+@pytest.mark.e2e
 def test_a_frozen_rule_changed_without_amendment_is_rejected(workdir):
     """The ledger freezes a rule; changing it needs a dated amendment, which the run then accepts."""
     from actlab import ledger
