@@ -86,8 +86,14 @@ def digest(modules: list[str], files: list[str] = ()) -> str:
         Non-Python files the rule reads (templates), relative to the package's directory, hashed
         as they are.
     """
+    return _digest(tuple(modules), tuple(files))
+
+
+@cache
+def _digest(modules: tuple[str, ...], files: tuple[str, ...]) -> str:
+    # cached: the workflow asks once per job, and a process sees one version of the code
     h = hashlib.sha256()
-    for name in closure(modules):
+    for name in closure(list(modules)):
         h.update(name.encode() + b"\0" + normalized(_source(name)[0].read_text()).encode() + b"\0")
     package_dir = _source(PACKAGE)[0].parent
     for name in files:
