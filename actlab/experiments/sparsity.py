@@ -303,19 +303,20 @@ class L1Sparsity(Experiment):
                 accuracy = accuracy[np.isfinite(accuracy)].mean() if np.isfinite(accuracy).any() else None
                 if accuracy is not None:
                     axes[1].annotate(f"{accuracy:.3f}", (xi + 0.05 * g, accuracy), (4, -12), "data", "offset points")
-        judged = _judged_labels(cells, verdict, "l1")
+        roles = cell_roles(verdict)
+        role_of = {c.setting.get("l1", str(c.params["l1"])): roles.get(c.id, "not used") for c in cells}
         for label, xi in positions.items():
-            if label not in judged:
+            if role_of[label] != "judged":  # the verdict's role of the coefficient: control or context
                 for ax in axes:
                     ax.axvspan(xi - 0.4, xi + 0.4, color="gray", alpha=0.15, linewidth=0)
-                axes[0].text(xi, 0.9, "not\njudged", ha="center", fontsize=7)
+                axes[0].text(xi, 0.93, role_of[label], ha="center", fontsize=7)
         for ax in axes:
             ax.set_xticks(list(positions.values()), list(positions))
             ax.set_xlabel("L1 activation penalty coefficient")
         axes[0].set_ylim(0, 1)
         axes[0].set_ylabel("fraction of hidden outputs / units\n(mean, 95% CI (BCa bootstrap))")
         axes[0].set_title("sparsity of the hidden layers on the test set")
-        axes[0].legend(fontsize=7)
+        axes[0].legend(fontsize=7, loc="upper left", bbox_to_anchor=(0, 0.85))
         axes[1].set_ylabel("accuracy\n(mean, 95% CI (BCa bootstrap))")
         axes[1].set_title("what the penalty costs")
         axes[1].legend(fontsize=7)
@@ -328,7 +329,7 @@ class L1Sparsity(Experiment):
             "epochs with mini-batch SGD and an L1 penalty on the hidden activations. Left: fraction of exactly-zero "
             "hidden outputs on the test set after training (solid) and at initialization (dashed), and the fraction "
             "of units silent on every test input (dotted). Right: test (numbers: its mean) and training accuracy. "
-            "Grey: coefficients drawn but not judged."
+            "Grey: coefficients that are the claim's negative control or context, not judged."
         )
 
 
