@@ -18,6 +18,7 @@ import numpy as np
 from actlab.activations import get_activation
 from actlab.datasets import Dataset
 from actlab.initializers import get_initializer
+from actlab.network import MLP
 from actlab.seeding import Seeds
 
 #: JSON schema of an activation or initializer: a registry name or ``{"name": ..., **arguments}``.
@@ -145,6 +146,26 @@ def cell_roles(verdict: dict) -> dict[str, str]:
                 for cell_id in cond["cells"]:
                     roles.setdefault(cell_id, role)
     return roles
+
+
+def build_mlp(params: dict, ds: Dataset, seeds: Seeds, width: int | None = None, init=None) -> MLP:
+    """The network of the experiments that train one MLP per cell on a data set.
+
+    ``params["depth"]`` hidden layers of ``width`` units (default ``params["width"]``) between the
+    data set's inputs and outputs, with ``params``' ``activation`` (default ReLU), ``init`` (or the
+    ``init`` given), ``bias_init`` (default zeros) and ``dtype`` (default float64), one ensemble
+    member per seed.
+    """
+    return MLP(
+        ds.n_inputs,
+        [params["width"] if width is None else width] * params["depth"],
+        ds.n_outputs,
+        activation=params.get("activation", "relu"),
+        init=params["init"] if init is None else init,
+        bias_init=params.get("bias_init", "zeros"),
+        seeds=seeds,
+        dtype=params.get("dtype", "float64"),
+    )
 
 
 def _check_spec(build, spec, key: str) -> None:

@@ -35,9 +35,9 @@ from actlab.experiments.base import (
     Cell,
     CellResult,
     Experiment,
+    build_mlp,
     cell_roles,
 )
-from actlab.network import MLP
 from actlab.training import ArrayData, train
 
 
@@ -72,16 +72,7 @@ class ConvergenceSpeed(Experiment):
         ``diverged_epoch`` ``(S,)``.
         """
         ds = data[params["dataset"]]
-        net = MLP(
-            ds.n_inputs,
-            [params["width"]] * params["depth"],
-            ds.n_outputs,
-            activation=params["activation"],
-            init=params["init"],
-            bias_init=params.get("bias_init", "zeros"),
-            seeds=seeds,
-            dtype=params.get("dtype", "float64"),
-        )
+        net = build_mlp(params, ds, seeds)
         history = train(
             net,
             ArrayData(ds.x_train, ds.y_train, params["batch_size"]),

@@ -60,7 +60,15 @@ import numpy as np
 
 from actlab import probes
 from actlab.activations import get_activation
-from actlab.experiments.base import EPOCHS, TRAINED_MLP_PROPERTIES, TRAINED_MLP_REQUIRED, Cell, CellResult, Experiment
+from actlab.experiments.base import (
+    EPOCHS,
+    TRAINED_MLP_PROPERTIES,
+    TRAINED_MLP_REQUIRED,
+    Cell,
+    CellResult,
+    Experiment,
+    build_mlp,
+)
 from actlab.losses import get_loss
 from actlab.network import MLP
 from actlab.training import ArrayData, train
@@ -114,15 +122,7 @@ class DyingUnits(Experiment):
         on the training split in eval mode; ``diverged`` and ``diverged_epoch`` ``(S,)``.
         """
         ds = data[params["dataset"]]
-        net = MLP(
-            ds.n_inputs,
-            [params["width"]] * params["depth"],
-            ds.n_outputs,
-            activation=params["activation"],
-            init=params["init"],
-            bias_init=params.get("bias_init", "zeros"),
-            seeds=seeds,
-        )
+        net = build_mlp(params, ds, seeds)
         loss = get_loss(ds.loss)
         target = np.broadcast_to(ds.y_train, (len(seeds), *ds.y_train.shape))
         rows = defaultdict(list)

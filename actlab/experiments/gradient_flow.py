@@ -13,8 +13,14 @@ from pathlib import Path
 import numpy as np
 
 from actlab.activations import get_activation
-from actlab.experiments.base import TRAINED_MLP_PROPERTIES, TRAINED_MLP_REQUIRED, Cell, CellResult, Experiment
-from actlab.network import MLP
+from actlab.experiments.base import (
+    TRAINED_MLP_PROPERTIES,
+    TRAINED_MLP_REQUIRED,
+    Cell,
+    CellResult,
+    Experiment,
+    build_mlp,
+)
 from actlab.training import ArrayData, train
 
 #: metrics that compare the measured per-layer factor with a scaled activation's gain
@@ -54,16 +60,7 @@ class GradientFlow(Experiment):
 
     def run(self, params, seeds, data):
         ds = data[params["dataset"]]
-        depth, width = params["depth"], params["width"]
-        net = MLP(
-            ds.n_inputs,
-            [width] * depth,
-            ds.n_outputs,
-            activation=params["activation"],
-            init=params["init"],
-            bias_init=params.get("bias_init", "zeros"),
-            seeds=seeds,
-        )
+        net = build_mlp(params, ds, seeds)
         n_probe = min(params.get("probe_size", 256), len(ds.x_train))
         initial = [w.copy() for w in net.W]
         history = train(

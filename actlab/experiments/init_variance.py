@@ -37,9 +37,8 @@ from pathlib import Path
 import numpy as np
 
 from actlab.activations import get_activation
-from actlab.experiments.base import DEPTH, EPOCHS, SPEC, WIDTH, CellResult, Experiment, _check_spec
+from actlab.experiments.base import DEPTH, EPOCHS, SPEC, WIDTH, CellResult, Experiment, _check_spec, build_mlp
 from actlab.initializers import get_initializer
-from actlab.network import MLP
 from actlab.training import ArrayData, train
 
 INIT_CHOICES = ("matched", "mismatched")
@@ -94,14 +93,7 @@ class InitVariance(Experiment):
     def run(self, params, seeds, data):
         ds = data[params["dataset"]]
         init = params[params["init"]]
-        net = MLP(
-            ds.n_inputs,
-            [params["width"]] * params["depth"],
-            ds.n_outputs,
-            activation=params["activation"],
-            init=init,
-            seeds=seeds,
-        )
+        net = build_mlp(params, ds, seeds, init=init)
         # n sigma_w^2 as drawn, per seed and dense layer: the factor of the variance recursion
         fan_in_w2 = np.stack([w.shape[1] * np.mean(w * w, axis=(1, 2)) for w in net.W], axis=1)
         n_probe = min(params.get("probe_size", 512), len(ds.x_train))

@@ -42,10 +42,9 @@ from pathlib import Path
 import numpy as np
 
 from actlab import probes
-from actlab.experiments.base import DEPTH, EPOCHS, SPEC, WIDTH, Cell, CellResult, Experiment, cell_roles
+from actlab.experiments.base import DEPTH, EPOCHS, SPEC, WIDTH, Cell, CellResult, Experiment, build_mlp, cell_roles
 from actlab.initializers import get_initializer
 from actlab.losses import get_loss
-from actlab.network import MLP
 from actlab.training import ArrayData, train
 
 NET_PROPERTIES = {
@@ -68,19 +67,6 @@ TRAIN_REQUIRED = ["dataset", "depth", "init", "epochs", "lr", "batch_size"]
 STRATA = ("width", "l1", "none")
 
 
-def _net(params: dict, ds, width: int, seeds) -> MLP:
-    return MLP(
-        ds.n_inputs,
-        [width] * params["depth"],
-        ds.n_outputs,
-        activation=params.get("activation", "relu"),
-        init=params["init"],
-        bias_init=params.get("bias_init", "zeros"),
-        seeds=seeds,
-        dtype=params.get("dtype", "float64"),
-    )
-
-
 def train_and_measure(params: dict, ds, width: int, l1: float, seeds) -> dict[str, np.ndarray]:
     """Train one ensemble with activation penalty ``l1`` and measure its sparsity and accuracy.
 
@@ -89,7 +75,7 @@ def train_and_measure(params: dict, ds, width: int, l1: float, seeds) -> dict[st
     whole training split after training and ``diverged``, ``(S,)``. Diverged seeds have NaN
     measurements.
     """
-    net = _net(params, ds, width, seeds)
+    net = build_mlp(params, ds, seeds, width=width)
     epochs = params["epochs"]
     history = train(
         net,
@@ -136,7 +122,7 @@ class InitSparsity(Experiment):
 
     def run(self, params, seeds, data):
         ds = data[params["dataset"]]
-        net = _net(params, ds, params["width"], seeds)
+        net = build_mlp(params, ds, seeds)
         n = min(params.get("probe_size", 512), len(ds.x_train))
         x, y = ds.x_train[:n], ds.y_train[:n]
         mean, std = ds.x_train.mean(axis=0), ds.x_train.std(axis=0)
