@@ -126,8 +126,8 @@ def from_command_line(value: Any, schema: dict) -> Any:
 def validate(instance: Any, schema: dict, where: str) -> None:
     """Check ``instance`` against ``schema`` (filling in defaults); raise the first problem in one line.
 
-    The line names ``where`` (a file or "config"), then :func:`actlab.schema.describe`'s key path,
-    problem and fix.
+    The line names ``where`` (a file or "config"), then :func:`actlab.schema.first_problem`'s key
+    path, problem and fix.
     """
     problem = schema_check.first_problem(instance, schema, fill_defaults=True)
     if problem:
@@ -137,13 +137,13 @@ def validate(instance: Any, schema: dict, where: str) -> None:
 def check_directories(config: dict) -> None:
     """``results`` and ``reports`` are non-empty relative-or-absolute paths that are not the file-system root."""
     for key in ("results", "reports"):
-        value = str(config[key]).strip()
-        if value in ("", "/", ".") or value.rstrip("/") == "":
+        value = str(config[key]).strip().rstrip("/")
+        if value in ("", "."):
             raise PreflightError(
                 f"config key {key!r}: {config[key]!r} is not a usable directory; give a directory of its own "
-                f"(default {'results' if key == 'results' else 'reports'})"
+                f"(default {key})"
             )
-        config[key] = value.rstrip("/")
+        config[key] = value
     if Path(config["reports"]).resolve() == Path(config["results"]).resolve():
         raise PreflightError("config keys 'results' and 'reports' must be different directories")
 
