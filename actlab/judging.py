@@ -157,6 +157,10 @@ class Samples:
     n_seeds: int
     n_diverged: int
     n_undefined: int
+    #: which of the seeds asked for are usable (``values`` are ``all_values[usable]``), shape (n_seeds,)
+    usable: np.ndarray
+    #: every seed's value after the divergence rule, NaN where not usable, shape (n_seeds,)
+    all_values: np.ndarray
 
 
 def samples(
@@ -189,7 +193,7 @@ def samples(
         keep &= np.isfinite(raw)
     else:
         keep &= ~diverged
-    return Samples(raw[keep], len(raw), int(diverged.sum()), int(undefined.sum()))
+    return Samples(raw[keep], len(raw), int(diverged.sum()), int(undefined.sum()), keep, np.where(keep, raw, np.nan))
 
 
 def _tuned(candidates: list[Cell], experiment: Experiment, decision: dict) -> Cell:
@@ -229,13 +233,15 @@ def conditions(
     out = []
     for k, decision in enumerate(parts(claim["decision"])):
         prefix = f"{decision['metric']}: " if k else ""
-        for cond in _part_conditions(planned, decision, experiment):
+        for cond in _part_conditions(planned, decision, experiment, bool(claim.get("paired_seeds"))):
             cond["label"] = prefix + cond["label"]
             out.append(cond)
     return out
 
 
-def _part_conditions(planned: list[Planned], decision: dict, experiment: Experiment) -> list[dict[str, Any]]:
+def _part_conditions(
+    planned: list[Planned], decision: dict, experiment: Experiment, paired: bool
+) -> list[dict[str, Any]]:
     tune = decision.get("tune")
     compared = slice(tune["seeds"], None) if tune and tune.get("seeds") else slice(None)
     rule = {k: decision[k] for k in ("metric", "compare", "threshold")}
@@ -255,6 +261,9 @@ def _part_conditions(planned: list[Planned], decision: dict, experiment: Experim
             if tune:
                 setting[f"tuned {tune['over']} (baseline)"] = b_cell.setting[tune["over"]]
             cond.update({"baseline": b.values, "op": decision["contrast"].get("op", "difference"), "counts": [t, b]})
+            if paired:  # seed k of both cells started from the same draws: compare the seeds usable in both
+                both = t.usable & b.usable
+                cond.update({"values": t.all_values[both], "baseline": b.all_values[both], "paired": True})
             cond["cells"].append(b_cell.id)
         out.append(cond)
     return out
@@ -286,6 +295,8 @@ def _shortfall(cond: dict, min_n: int) -> str | None:
                 + (f" ({', '.join(lost)})" if lost else "")
                 + f", fewer than the minimum {min_n}"
             )
+    if cond.get("paired") and len(cond["values"]) < min_n:
+        return f"{len(cond['values'])} seeds usable in both cells of the pair, fewer than the minimum {min_n}"
     return None
 
 
@@ -314,6 +325,7 @@ def _interval_fn(cond: dict, seed: list):
             binary=cond["binary"] and "baseline" not in cond,
             baseline=cond.get("baseline"),
             op=cond.get("op", "difference"),
+            paired=cond.get("paired", False),
             level=level,
             seed=key_to_ints(seed),
         )

@@ -35,6 +35,8 @@ def rule_hash(claim: dict) -> str:
     frozen = {key: claim.get(key) for key in FROZEN_KEYS}
     frozen["kind"] = claim.get("kind", "claim")
     frozen["decision"] = {k: v for k, v in (claim.get("decision") or {}).items() if k != "note"}
+    if claim.get("paired_seeds"):  # only when set, so the rules frozen before the key existed keep their hash
+        frozen["paired_seeds"] = True
     text = json.dumps(frozen, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 

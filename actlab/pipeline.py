@@ -52,10 +52,12 @@ def train_cell(
 ) -> None:
     """Rule ``train_cell``: run every seed of one cell as one ensemble and save the result.
 
-    The seeds are ``Seeds(n_seeds, key=(seed, claim_id, cell_id))``: the same cell gives the same
-    bytes whatever else runs, and in whichever order.
+    The seeds are ``Seeds(n_seeds, key=(seed, claim_id, cell["stream"]))``, the stream being the
+    cell's id or, for a claim with paired seeds, one shared by its cells
+    (:func:`actlab.register.expand_cells`): the same cell gives the same bytes whatever else runs,
+    and in whichever order.
     """
-    seeds = Seeds(n_seeds, key=(seed, claim_id, cell_id))
+    seeds = Seeds(n_seeds, key=(seed, claim_id, cell["stream"]))
     data = {name: Dataset.load(path) for name, path in dataset_paths.items()}
     result = EXPERIMENTS[experiment].run(cell["params"], seeds, data)
     result.info.update(
@@ -65,7 +67,7 @@ def train_cell(
             "setting": cell["setting"],
             "params": cell["params"],
             "n_seeds": n_seeds,
-            "seed_key": [seed, claim_id, cell_id],
+            "seed_key": [seed, claim_id, cell["stream"]],
         }
     )
     result.save(out_npz, out_json)

@@ -74,11 +74,14 @@ def slug(value: Any) -> str:
 
 
 def expand_cells(claim: dict) -> dict[str, dict]:
-    """Cell id -> ``{"setting": axis -> label, "params": merged params}`` for every grid point.
+    """Cell id -> ``{"setting": axis -> label, "params": merged params, "stream": seed stream}``.
 
-    A scalar axis value sets ``params[axis]``; a mapping value merges its keys (but ``label``)
-    into the params. ``setting`` holds each axis's label, which the decision rule refers to.
-    The id is ``axis-label`` pairs joined by ``_`` (``"all"`` for an empty grid).
+    One entry per grid point. A scalar axis value sets ``params[axis]``; a mapping value merges
+    its keys (but ``label``) into the params. ``setting`` holds each axis's label, which the
+    decision rule refers to. The id is ``axis-label`` pairs joined by ``_`` (``"all"`` for an empty
+    grid). ``stream`` names the random streams the cell's seeds draw from: the cell's own id, or
+    ``"paired"`` for every cell of a claim with ``paired_seeds: true``, whose seed ``k`` then starts
+    from the same draws (initial weights of the same shapes, data order) in every cell.
     """
     grid = claim.get("grid", {}) or {}
     cells = {}
@@ -92,7 +95,11 @@ def expand_cells(claim: dict) -> dict[str, dict]:
             else:
                 params[axis] = value
         cell_id = "_".join(f"{axis}-{label}" for axis, label in setting.items()) or "all"
-        cells[cell_id] = {"setting": setting, "params": params}
+        cells[cell_id] = {
+            "setting": setting,
+            "params": params,
+            "stream": "paired" if claim.get("paired_seeds") else cell_id,
+        }
     return cells
 
 
