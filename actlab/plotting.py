@@ -86,10 +86,12 @@ def mean_ci(ax, x: np.ndarray, values: list[np.ndarray], label: str, *, binary: 
 def save(fig, path: Path) -> str:
     """Save ``fig`` as a PNG without timestamps in the metadata (stable bytes); returns the path.
 
-    A figure title (``suptitle``) keeps about 0.5 inch of its own above the panels.
+    A figure title (``suptitle``) keeps about 0.5 inch of its own above the panels. A figure made
+    with a layout engine (``layout="constrained"``, needed for a legend outside the panels) keeps it.
     """
-    top = 1 - 0.5 / fig.get_figheight() if fig.get_suptitle() else 1
-    fig.tight_layout(rect=(0, 0, 1, top))
+    if fig.get_layout_engine() is None:
+        top = 1 - 0.5 / fig.get_figheight() if fig.get_suptitle() else 1
+        fig.tight_layout(rect=(0, 0, 1, top))
     fig.savefig(path, metadata={"Software": None})
     plt.close(fig)
     return str(path)

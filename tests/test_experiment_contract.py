@@ -1,7 +1,8 @@
 """The contract every registered experiment type keeps, checked on each type's first claim (quick settings).
 
 A run gives one value per seed on its first axis, a saved cell loads back identical, every
-declared metric gives a finite value or NaN per seed (NaN only where the experiment says the
+declared metric that the register would accept for the cell (:meth:`Experiment.check_metric`)
+gives a finite value or NaN per seed (NaN only where the experiment says the
 metric is undefined for that net), 0/1 metrics are 0 or 1, the verdict is well formed, and the
 figure renders from it.
 """
@@ -52,6 +53,10 @@ def test_an_experiment_type_keeps_the_contract(name, datasets, tmp_path):
         cells.append(Cell(cell_id, spec["setting"], spec["params"], loaded))
     for cell in cells:
         for metric in experiment.metrics:
+            try:
+                experiment.check_metric(metric, cell.params)
+            except ValueError:  # refused before any job: the metric is not defined for this cell
+                continue
             values = np.asarray(experiment.metric(metric, cell), float)
             assert values.shape == (N_SEEDS,), (metric, values.shape)
             assert not np.isinf(values).any(), metric

@@ -11,6 +11,7 @@ from actlab.experiments.init_variance import InitVariance
 from actlab.experiments.single_neuron import SingleNeuron
 from actlab.experiments.sparsity import InitSparsity, L1Sparsity, SparsityFamily
 from actlab.experiments.symmetry import SymmetricInit
+from actlab.experiments.zoo import ActivationZoo
 
 EXPERIMENTS: dict[str, Experiment] = {
     exp.name: exp
@@ -27,6 +28,7 @@ EXPERIMENTS: dict[str, Experiment] = {
         InitSparsity(),
         L1Sparsity(),
         SparsityFamily(),
+        ActivationZoo(),
     )
 }
 

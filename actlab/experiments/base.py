@@ -153,8 +153,8 @@ def build_mlp(params: dict, ds: Dataset, seeds: Seeds, width: int | None = None,
 
     ``params["depth"]`` hidden layers of ``width`` units (default ``params["width"]``) between the
     data set's inputs and outputs, with ``params``' ``activation`` (default ReLU), ``init`` (or the
-    ``init`` given), ``bias_init`` (default zeros) and ``dtype`` (default float64), one ensemble
-    member per seed.
+    ``init`` given), ``bias_init`` (default zeros), ``batchnorm`` (default none) and ``dtype``
+    (default float64), one ensemble member per seed.
     """
     return MLP(
         ds.n_inputs,
@@ -163,6 +163,7 @@ def build_mlp(params: dict, ds: Dataset, seeds: Seeds, width: int | None = None,
         activation=params.get("activation", "relu"),
         init=params["init"] if init is None else init,
         bias_init=params.get("bias_init", "zeros"),
+        batchnorm=params.get("batchnorm"),
         seeds=seeds,
         dtype=params.get("dtype", "float64"),
     )

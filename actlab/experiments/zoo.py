@@ -1,0 +1,413 @@
+"""The activation zoo: one MLP per cell, trained with SGD on a task, measured as it learns.
+
+Used by the group-A claims of source 001 (``linear-collapse``, ``zero-centered-helps``,
+``leaky-slope``, ``prelu-learns-slope``, ``relu6-bounds-explosion``, ``leaky-relu6``,
+``swish-beats-relu``, ``batchnorm-order``). A cell is a plain MLP of ``depth`` hidden layers of
+``width`` units with one activation (any of :mod:`actlab.activations`), one initializer,
+optionally batch norm before or after each activation, trained with plain mini-batch SGD for
+``epochs`` epochs on one data set. The task is a grid axis like any other, so a claim is judged on
+the image task, a low-dimensional non-linear task and the tabular "smoker" task alike.
+
+After every epoch (and at initialization) the whole training split is passed through the net in
+eval mode, which gives per seed
+
+* the training error ``err_e`` (fraction misclassified) and the epochs to a target error
+  ``T = min{e : err_e <= target}`` (censored at ``E + 1``; see
+  :func:`actlab.experiments.convergence.epochs_to_target`);
+* the largest absolute hidden activation ``max_l max_{n, j} |a_lnj|`` (activation explosion);
+* the fraction of hidden units that are dead: zero derivative on every training input
+  (:func:`actlab.probes.dead_units`);
+
+and the test split's accuracy is recorded by :func:`actlab.training.train`. At initialization
+the *sign agreement* of every unit's incoming weight gradient is measured on the first mini-batch
+(``batch_size`` training examples, no batch norm): for unit ``j`` of dense layer ``l >= 2``,
+
+.. math:: s_{lj} = \\Bigl| \\frac{1}{n_{l-1}} \\sum_i \\operatorname{sign}
+          \\Bigl(\\sum_n a_{l-1,ni} \\, \\delta_{l,nj}\\Bigr) \\Bigr|,
+
+averaged over units and layers. With positive inputs ``a`` (sigmoid) one example's gradients
+``a_i delta_j`` all share the sign of ``delta_j``, so ``s`` approaches 1 and the unit's weights can
+only all grow or all shrink together: the "zig-zag" of non-centered activations (LeCun, Bottou,
+Orr & Müller 1998, Efficient BackProp, sec. 4.3). A PReLU net also records each unit's slope at
+initialization and after training; every net without batch norm records how far its output is
+from the single affine map ``x W_1 W_2 ... W_{L+1} + c`` an all-identity net collapses to.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+
+from actlab.experiments.base import (
+    EPOCHS,
+    TRAINED_MLP_PROPERTIES,
+    TRAINED_MLP_REQUIRED,
+    Cell,
+    CellResult,
+    Experiment,
+    build_mlp,
+    cell_roles,
+)
+from actlab.experiments.convergence import epochs_to_target
+from actlab.losses import get_loss
+from actlab.probes import dead_units
+from actlab.training import ArrayData, train
+
+
+def _final(name: str):
+    """A metric read from the last epoch of a recorded series."""
+    return lambda cell: np.asarray(cell.result.arrays[name], float)[:, -1]
+
+
+def _epochs_to_target(cell: Cell) -> np.ndarray:
+    return epochs_to_target(cell.result.arrays["train_error"], cell.params["target_error"])
+
+
+def _accuracy_over_logreg(cell: Cell) -> np.ndarray:
+    return _final("test_accuracy")(cell) - cell.result.info["logreg_test_accuracy"]
+
+
+def _log10_max_activation(cell: Cell) -> np.ndarray:
+    peak = np.asarray(cell.result.arrays["max_abs_act"], float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.log10(np.nanmax(np.where(np.isfinite(peak), peak, np.nan), axis=1))
+
+
+def _slope_shift(cell: Cell) -> np.ndarray:
+    a = cell.result.arrays
+    return np.abs(a["slopes_final"] - a["slopes_init"]).mean(axis=(1, 2))
+
+
+def _slope_spread(cell: Cell) -> np.ndarray:
+    return cell.result.arrays["slopes_final"].std(axis=2).mean(axis=1)
+
+
+#: every metric of the experiment, declared once: name -> (meaning, per-seed function, the series its figure draws)
+METRICS = {
+    "test_accuracy": (
+        "test-split accuracy after the last epoch (NaN for a diverged run)",
+        _final("test_accuracy"),
+        "test_accuracy",
+    ),
+    "accuracy_over_logreg": (
+        "test accuracy after the last epoch minus scikit-learn's LogisticRegression's on the same split",
+        _accuracy_over_logreg,
+        "test_accuracy",
+    ),
+    "final_train_error": (
+        "training error (whole training split) after the last epoch",
+        _final("train_error"),
+        "train_error",
+    ),
+    "mean_train_error": (
+        "training error averaged over epochs 1..E, an uncensored area-under-curve speed (NaN for a diverged run)",
+        lambda cell: np.asarray(cell.result.arrays["train_error"], float)[:, 1:].mean(axis=1),
+        "train_error",
+    ),
+    "epochs_to_target": (
+        "first epoch whose training error is <= target_error; runs that never reach it count as epochs + 1",
+        _epochs_to_target,
+        "train_error",
+    ),
+    "dead_fraction": (
+        "fraction of hidden units with a zero derivative on every training input, after the last epoch",
+        _final("dead_frac"),
+        "dead_frac",
+    ),
+    "lost_units": (
+        "fraction of hidden units lost after the last epoch: dead ones, or all of them if the run diverged",
+        lambda cell: np.where(cell.result.arrays["diverged"], 1.0, np.asarray(cell.result.arrays["dead_frac"])[:, -1]),
+        "lost",
+    ),
+    "log10_max_activation": (
+        "log10 of the largest |hidden activation| on the training split over all epochs (before any divergence)",
+        _log10_max_activation,
+        "max_abs_act",
+    ),
+    "diverged": (
+        "1 if the run diverged (non-finite or exploded loss or parameters), else 0",
+        lambda cell: cell.result.arrays["diverged"],
+        "max_abs_act",
+    ),
+    "grad_sign_agreement": (
+        "mean over units of layers >= 2 of |mean sign of the unit's incoming weight gradients| at init "
+        "(first mini-batch); 1 = all of a unit's weights pushed the same way",
+        lambda cell: cell.result.arrays["sign_agreement"],
+        "train_error",
+    ),
+    "slope_shift": (
+        "mean over PReLU units of |learned slope - initial slope| after training",
+        _slope_shift,
+        "slopes",
+    ),
+    "slope_spread": (
+        "standard deviation of the learned PReLU slopes across the units of a layer, mean over layers",
+        _slope_spread,
+        "slopes",
+    ),
+    "linear_map_error": (
+        "max |net(x) - (x W_1 ... W_{L+1} + c)| / max |net(x)| over the test inputs, c = net(0) (no batch norm): "
+        "rounding error for identity units, large for non-linear ones",
+        lambda cell: cell.result.arrays["linear_map_error"],
+        "test_accuracy",
+    ),
+}
+
+#: the per-epoch series a figure draws (see :func:`_series`): axis label and scale
+CURVES = {
+    "train_error": ("training error (whole training split, log scale)", "log"),
+    "test_accuracy": ("test accuracy", "linear"),
+    "max_abs_act": ("largest |hidden activation| (log scale)", "log"),
+    "dead_frac": ("fraction of dead hidden units", "linear"),
+    "lost": ("fraction of hidden units lost", "linear"),
+}
+
+#: line style of a cell by the role of the condition measured on it
+LINESTYLES = {"judged": "-", "control": "--", "context": ":"}
+
+
+class ActivationZoo(Experiment):
+    name = "activation_zoo"
+    description = "one MLP per cell trained with SGD on a task: accuracy, speed, activations, dead units, slopes"
+    params_schema = {
+        "type": "object",
+        "required": TRAINED_MLP_REQUIRED,
+        "properties": {
+            **TRAINED_MLP_PROPERTIES,
+            "epochs": {**EPOCHS, "minimum": 1},
+            "target_error": {"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 1},
+            "batchnorm": {"enum": [None, "before", "after"]},
+            "logreg_baseline": {"type": "boolean"},
+            "dtype": {"enum": ["float32", "float64"]},
+        },
+    }
+    metrics = {name: meaning for name, (meaning, _, _) in METRICS.items()}
+    binary_metrics = frozenset({"diverged"})
+
+    def check_metric(self, name, params):
+        if name == "epochs_to_target" and "target_error" not in params:
+            raise ValueError("params.target_error: epochs_to_target needs a target training error")
+        if name == "accuracy_over_logreg" and not params.get("logreg_baseline"):
+            raise ValueError("params.logreg_baseline: accuracy_over_logreg needs logreg_baseline: true")
+        if name in ("slope_shift", "slope_spread") and _name(params.get("activation")) != "prelu":
+            raise ValueError(f"params.activation: {name} is defined for PReLU units only")
+        if name in ("linear_map_error", "grad_sign_agreement") and params.get("batchnorm"):
+            raise ValueError(f"params.batchnorm: {name} is measured without batch norm")
+
+    def run(self, params, seeds, data):
+        """Train all seeds of one cell and record its curves.
+
+        Returns arrays ``train_error`` and ``test_accuracy`` ``(S, E + 1)``, ``max_abs_act`` and
+        ``dead_frac`` ``(S, E + 1)`` (NaN from a seed's divergence on), ``loss`` ``(S, E)``,
+        ``diverged`` and ``diverged_epoch`` ``(S,)``; with no batch norm ``sign_agreement``
+        ``(S,)``; for PReLU units ``slopes_init`` and ``slopes_final`` ``(S, L, width)``; with no
+        batch norm ``linear_map_error`` ``(S,)``.
+        """
+        ds = data[params["dataset"]]
+        net = build_mlp(params, ds, seeds)
+        loss = get_loss(ds.loss)
+        arrays: dict[str, np.ndarray] = {}
+        if not params.get("batchnorm"):
+            arrays["sign_agreement"] = sign_agreement(
+                net, loss, ds.x_train[: params["batch_size"]], ds.y_train[: params["batch_size"]]
+            )
+        prelu = _name(params["activation"]) == "prelu"
+        if prelu:
+            arrays["slopes_init"] = _slopes(net)
+        series = defaultdict(list)
+
+        def on_epoch(epoch, net):
+            cache = net.forward(ds.x_train, train=False)
+            correct = loss.accuracy(cache.out, np.broadcast_to(ds.y_train, cache.out.shape))
+            series["train_error"].append(1.0 - correct)
+            series["max_abs_act"].append(np.max([np.abs(a).max(axis=(1, 2)) for a in cache.post], axis=0))
+            masks = dead_units(net, cache.pre, cache.post)
+            series["dead_frac"].append(np.concatenate(masks, axis=1).mean(axis=1))
+
+        with np.errstate(all="ignore"):
+            history = train(
+                net,
+                ArrayData(ds.x_train, ds.y_train, params["batch_size"]),
+                loss=loss,
+                optimizer={"name": "sgd", "lr": params["lr"]},
+                epochs=params["epochs"],
+                test=(ds.x_test, ds.y_test),
+                on_epoch=on_epoch,
+            )
+        n_points = params["epochs"] + 1
+        after = _after_divergence(history.diverged_epoch, n_points)
+        for name, rows in series.items():
+            values = np.full((net.n_seeds, n_points), np.nan)
+            values[:, : len(rows)] = np.stack(rows, axis=1)
+            values[after] = np.nan
+            arrays[name] = values
+        arrays.update(
+            test_accuracy=history.metrics["test_accuracy"],
+            loss=history.metrics["loss"],
+            diverged=history.diverged,
+            diverged_epoch=history.diverged_epoch,
+        )
+        if prelu:
+            arrays["slopes_final"] = _slopes(net)
+        if not params.get("batchnorm"):
+            with np.errstate(all="ignore"):  # a diverged net's weights may overflow; its error is then NaN
+                arrays["linear_map_error"] = linear_map_error(net, ds.x_test)
+        info = {"n_diverged": int(history.diverged.sum()), "n_train": int(len(ds.x_train))}
+        if params.get("logreg_baseline"):
+            info["logreg_test_accuracy"] = logreg_accuracy(ds)
+        return CellResult(arrays, info)
+
+    def metric(self, name, cell):
+        try:
+            return np.asarray(METRICS[name][1](cell), float)
+        except KeyError as err:
+            raise KeyError(f"{name}: cell {cell.id} did not record {err}") from None
+
+    def figure(self, claim, cells: list[Cell], verdict: dict, path: Path) -> str:
+        from actlab import plotting  # matplotlib: needed by judge jobs only, not by training jobs
+
+        roles = cell_roles(verdict)
+        measured = [c for c in cells if c.id in roles]
+        tasks = list(dict.fromkeys(c.params["dataset"] for c in measured))
+        labels = list(dict.fromkeys(_label(c) for c in measured))
+        palette = plotting.plt.get_cmap("tab10" if len(labels) <= 10 else "tab20").colors
+        colors = {label: palette[i % len(palette)] for i, label in enumerate(labels)}
+        curve = METRICS[claim["decision"]["metric"]][2]
+        fig, axes = plotting.plt.subplots(
+            1, len(tasks), figsize=(4.6 * len(tasks), 4.0 + 0.18 * len(labels) / 3), squeeze=False, layout="constrained"
+        )
+        for ax, task in zip(axes[0], tasks, strict=True):
+            in_task = [c for c in measured if c.params["dataset"] == task]
+            if curve == "slopes":
+                _draw_slopes(ax, in_task, colors)
+            else:
+                _draw_curves(plotting, ax, in_task, curve, roles, colors, claim["decision"]["metric"])
+            ax.set_title(f"task: {task}")
+        handles = [
+            plotting.plt.Line2D(
+                [], [], color=colors[_label(c)], linestyle=LINESTYLES[roles[c.id]], label=f"{_label(c)} [{roles[c.id]}]"
+            )
+            for c in {_label(c): c for c in measured}.values()
+        ]
+        handles += [
+            h
+            for h in axes[0, 0].get_legend_handles_labels()[0]
+            if h.get_label().startswith(("logistic", "target", "initial"))
+        ]
+        fig.legend(handles=handles, loc="outside lower center", ncol=min(3, len(handles)), fontsize=7)
+        plotting.save(fig, path)
+        if curve == "slopes":
+            return (
+                "The negative-side slope each PReLU unit learned, pooled over seeds, one panel per task; the dashed "
+                "line is the slope every unit started from."
+            )
+        ylabel = CURVES[curve][0]
+        return (
+            f"{ylabel.split(' (')[0].capitalize()} after each epoch of SGD for every cell the verdict measured, "
+            f"one panel per task: median over seeds with the 25-75% band; solid lines are judged conditions, "
+            f"dashed the negative control, dotted context."
+            + (
+                " A run that diverged counts as every unit lost from then on."
+                if curve == "lost"
+                else " A run that diverged stops being drawn at its divergence."
+            )
+        )
+
+
+def _series(cell: Cell, curve: str) -> np.ndarray:
+    """The per-seed, per-epoch values ``(S, E + 1)`` a figure draws for ``curve`` (see :data:`CURVES`)."""
+    a = cell.result.arrays
+    if curve == "lost":
+        after = _after_divergence(np.asarray(a["diverged_epoch"]), a["dead_frac"].shape[1])
+        return np.where(after, 1.0, a["dead_frac"])
+    return np.asarray(a[curve], float)
+
+
+def _draw_curves(plotting, ax, cells: list[Cell], curve: str, roles: dict, colors: dict, metric: str) -> None:
+    ylabel, scale = CURVES[curve]
+    for c in cells:
+        values = _series(c, curve)
+        if scale == "log":
+            values = np.where(values > 0, values, np.nan)
+        plotting.band(
+            ax,
+            np.arange(values.shape[1]),
+            values,
+            label=_label(c),
+            color=colors[_label(c)],
+            linestyle=LINESTYLES[roles[c.id]],
+        )
+    if metric == "accuracy_over_logreg":
+        logreg = cells[0].result.info["logreg_test_accuracy"]
+        ax.axhline(logreg, color="black", linewidth=1, label="logistic regression (same split)")
+    if metric == "epochs_to_target":
+        ax.axhline(cells[0].params["target_error"], color="black", linestyle="--", linewidth=1, label="target error")
+    ax.set_yscale(scale)
+    ax.set_xlabel("epoch (0 = initialization)")
+    ax.set_ylabel(ylabel)
+
+
+def _draw_slopes(ax, cells: list[Cell], colors: dict) -> None:
+    for c in cells:
+        final = c.result.arrays["slopes_final"]
+        ax.hist(final.ravel(), bins=40, histtype="step", color=colors[_label(c)], linewidth=1.5)
+    start = float(np.median(cells[0].result.arrays["slopes_init"]))
+    ax.axvline(start, color="black", linestyle="--", linewidth=1, label="initial slope")
+    ax.set_xlabel("learned PReLU slope (every unit of every layer and seed)")
+    ax.set_ylabel("units")
+
+
+def sign_agreement(net, loss, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Mean over units of dense layers ``l >= 2`` of ``|mean_i sign(dL/dW_l[i, j])|``, shape ``(S,)``.
+
+    ``x`` ``(B, n_0)`` and ``y`` ``(B, n_out)`` are one mini-batch; eval-mode forward pass, no update.
+    """
+    cache = net.forward(x, train=False)
+    _, grad_out = loss(cache.out, np.broadcast_to(y, cache.out.shape))
+    grads, _ = net.backward(cache, grad_out)
+    per_layer = [np.abs(np.sign(g).mean(axis=1)).mean(axis=1) for g in grads[1 : net.n_hidden + 1]]
+    return np.mean(per_layer, axis=0)
+
+
+def linear_map_error(net, x: np.ndarray) -> np.ndarray:
+    """How far a net is from the single affine map an all-identity net collapses to, shape ``(S,)``.
+
+    The collapsed map is ``x W_1 W_2 ... W_{L+1} + c`` with ``c = net(0)``; the error is
+    ``max |net(x) - map(x)| / max |net(x)|`` over the rows of ``x`` ``(N, n_0)``.
+    """
+    product = net.W[0]
+    for w in net.W[1:]:
+        product = np.matmul(product, w)
+    offset = net.predict(np.zeros((1, x.shape[1]), net.dtype))
+    out = net.predict(x)
+    collapsed = np.matmul(x, product) + offset
+    return np.abs(out - collapsed).max(axis=(1, 2)) / np.abs(out).max(axis=(1, 2))
+
+
+def logreg_accuracy(ds) -> float:
+    """Test accuracy of scikit-learn's ``LogisticRegression`` (default L2, lbfgs) on the same split."""
+    from sklearn.linear_model import LogisticRegression
+
+    model = LogisticRegression(max_iter=5000).fit(ds.x_train, ds.y_train.argmax(axis=1))
+    return float(model.score(ds.x_test, ds.y_test.argmax(axis=1)))
+
+
+def _slopes(net) -> np.ndarray:
+    return np.stack([a.params["slope"][:, 0, :].copy() for a in net.activations], axis=1)
+
+
+def _after_divergence(diverged_epoch: np.ndarray, n_points: int) -> np.ndarray:
+    """Mask ``(S, n_points)``: the epochs at and after each seed's divergence (none if -1)."""
+    epochs = np.arange(n_points)[None, :]
+    return (diverged_epoch[:, None] >= 0) & (epochs >= diverged_epoch[:, None])
+
+
+def _name(spec) -> str | None:
+    return spec.get("name") if isinstance(spec, dict) else spec
+
+
+def _label(cell: Cell) -> str:
+    """A cell's line in a figure: its grid values but the task, ``axis=value``."""
+    return ", ".join(f"{k}={v}" for k, v in cell.setting.items() if k != "dataset") or cell.id
