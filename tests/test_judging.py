@@ -233,6 +233,8 @@ def _part_world(claim: dict, decision: dict, judged_holds: bool, control_holds: 
         else:
             margin = max(abs(threshold), 0.1)
             target = threshold + (margin if (compare == ">") == holds else -margin)
+        if binary and compare != "within":  # every run on one side: the clearest world a 0/1 rule can show
+            return np.full(n, 1.0 if (compare == ">") == holds else 0.0)
         if binary:
             ones = int(round(min(max(target, 0.0), 1.0) * n))
             return np.r_[np.ones(ones), np.zeros(n - ones)]
@@ -245,7 +247,8 @@ def _part_world(claim: dict, decision: dict, judged_holds: bool, control_holds: 
     for cid, spec in claim["cells"].items():
         setting = spec["setting"]
         if contrast and str(setting[contrast["over"]]) == str(contrast["baseline"]):
-            v = np.full(n, 10.0) + np.random.default_rng(1).normal(0, 0.05, n)
+            noise = 0.1 * (threshold[1] - threshold[0]) if compare == "within" else 0.05  # well inside a band
+            v = np.full(n, 10.0) + np.random.default_rng(1).normal(0, noise, n)
         elif filters["control"] is not None and judging._matches(setting, filters["control"]):
             v = values(control_holds)
         else:
@@ -321,3 +324,27 @@ def test_a_second_part_is_judged_in_the_same_family():
     }
     assert verdict["verdict"] == "mixed" and "b: depth=20" in verdict["boundary"]
     assert all(c["decision_level"] == pytest.approx(1 - 0.05 / 4) for c in verdict["conditions"])
+
+
+def test_paired_seeds_compare_each_seed_with_itself():
+    """A small, consistent per-seed difference under a large between-seed spread: only the paired
+    comparison sees it, and a seed unusable on either side leaves the pair."""
+    spread = np.random.default_rng(3).normal(0, 1.0, 12)
+    cells = [
+        _cell({"act": "new"}, 5.0 + spread + 0.1),
+        _cell({"act": "old"}, 5.0 + spread, diverged=[True] + [False] * 11),
+    ]
+    claim = _claim(
+        {"act": ["new", "old"]},
+        contrast={"over": "act", "treatment": "new", "baseline": "old"},
+        compare=">",
+        threshold=0.0,
+        headline={"act": "new vs old"},
+    )
+    unpaired = judging.judge(claim, cells, _Table(), 0)
+    paired = judging.judge({**claim, "paired_seeds": True}, cells, _Table(), 0)
+    assert unpaired["verdict"] == "inconclusive"
+    assert paired["verdict"] == "supported"
+    assert paired["estimate"] == pytest.approx(0.1)
+    (cond,) = judging.conditions({**claim, "paired_seeds": True}, cells, _Table())
+    assert len(cond["values"]) == len(cond["baseline"]) == 11  # seed 0 diverged in the baseline cell
