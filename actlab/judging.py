@@ -390,6 +390,57 @@ def judge_check(conds: list[dict]) -> list[dict]:
     return summaries
 
 
+def leaderboard(claim: dict, cells: list[Cell], experiment: Experiment, global_seed: int) -> dict:
+    """The claim's ``leaderboard``: per group of its ``by`` axes, every value of axis ``over`` ranked.
+
+    Each competitor is measured on the decision metric, every run counted by the claim's
+    ``diverged`` rule (a ``worst`` value is the least favourable in the leaderboard's direction,
+    ``best``), on the seeds usable for all competitors of the group (the claim has paired seeds);
+    its mean gets the interval of :func:`actlab.stats.interval` and its rank (1 = best) the
+    percentile-bootstrap interval of :func:`actlab.stats.rank_intervals`.
+
+    Returns
+    -------
+    dict
+        ``over``, ``best`` and ``groups``: one per group, with ``group`` (axis -> value) and
+        ``rows``, best first, each with ``label``, ``cell``, ``mean``, ``ci95``, ``rank``,
+        ``rank_ci95`` and ``n`` (seeds used).
+    """
+    spec = claim["leaderboard"]
+    best = spec.get("best", "max")
+    rule = {**claim["decision"], "compare": ">" if best == "max" else "<"}
+    by = list(spec.get("by") or [])
+    groups: dict[tuple, dict[str, Cell]] = defaultdict(dict)
+    for cell in cells:
+        groups[tuple((axis, cell.setting[axis]) for axis in by)][cell.setting[spec["over"]]] = cell
+    out = []
+    for k, (key, members) in enumerate(groups.items()):
+        measured = {label: samples(cell, experiment, rule) for label, cell in members.items()}
+        usable = np.logical_and.reduce([s.usable for s in measured.values()])
+        table = np.stack([s.all_values[usable] for s in measured.values()])
+        seed = key_to_ints([global_seed, "leaderboard", claim["id"], k])
+        if table.shape[1] < 2:
+            rank = lo = hi = np.full(len(members), np.nan)
+        else:
+            rank, lo, hi = stats.rank_intervals(table, best=best, seed=seed)
+        rows = []
+        for i, (label, cell) in enumerate(members.items()):
+            ci = stats.interval(table[i], seed=seed) if table.shape[1] else (np.nan, np.nan)
+            rows.append(
+                {
+                    "label": label,
+                    "cell": cell.id,
+                    "mean": stats.round_sig(float(np.mean(table[i]))) if table.shape[1] else None,
+                    "ci95": [stats.round_sig(x) for x in ci],
+                    "rank": float(rank[i]),
+                    "rank_ci95": [float(lo[i]), float(hi[i])],
+                    "n": int(table.shape[1]),
+                }
+            )
+        out.append({"group": dict(key), "rows": sorted(rows, key=lambda r: r["rank"])})
+    return {"over": spec["over"], "best": best, "groups": out}
+
+
 def judge(claim: dict, cells: list[Cell], experiment: Experiment, global_seed: int) -> dict:
     """The verdict dictionary of a claim (the contract read by tracking and the report)."""
     decision = claim["decision"]
@@ -470,4 +521,6 @@ def judge(claim: dict, cells: list[Cell], experiment: Experiment, global_seed: i
         result["control_verdict"] = control_verdict
     if verdict in ("mixed", "partly supported", "partly refuted"):
         result["boundary"] = stats.boundary(judged)
+    if claim.get("leaderboard"):
+        result["leaderboard"] = leaderboard(claim, cells, experiment, global_seed)
     return result

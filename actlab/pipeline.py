@@ -95,6 +95,18 @@ def judge_claim(seed: int, claim: dict, cell_paths: dict, outdir: str | Path) ->
             "threshold; the negative control and context conditions are hollow.",
         },
     ]
+    if "leaderboard" in verdict:
+        plotting.leaderboard_figure(verdict, outdir / "leaderboard.png")
+        verdict["figures"].append(
+            {
+                "path": "leaderboard.png",
+                "caption": "Every competitor's mean with its 95% CI, ranked per group (1 = best); the tick label "
+                "gives the rank and its 95% percentile-bootstrap interval over paired seeds.",
+            }
+        )
     verdict["diverged_runs"] = int(sum(np.sum(c.result.arrays.get("diverged", 0)) for c in cells))
+    if experiment.machine_dependent:  # wall-clock results: say where they were measured
+        machines = {json.dumps(c.result.info["machine"], sort_keys=True) for c in cells}
+        verdict["machines"] = [json.loads(m) for m in sorted(machines)]
     (outdir / "verdict.json").write_text(json.dumps(verdict, indent=2, sort_keys=False) + "\n")
     return verdict

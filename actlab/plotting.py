@@ -159,6 +159,37 @@ def verdict_figure(verdict: dict, path: Path) -> str:
     return save(fig, path)
 
 
+def leaderboard_figure(verdict: dict, path: Path) -> str:
+    """A claim's leaderboard (:func:`actlab.judging.leaderboard`): one panel per group, best first.
+
+    Each competitor's mean with its 95% interval; the tick label carries its rank and the 95%
+    interval of the rank.
+    """
+    groups = verdict["leaderboard"]["groups"]
+    ncols = min(3, len(groups))
+    nrows = -(-len(groups) // ncols)
+    n_rows = max(len(g["rows"]) for g in groups)
+    fig, axes = plt.subplots(
+        nrows, ncols, figsize=(4.4 * ncols, (0.28 * n_rows + 1.0) * nrows), squeeze=False, layout="constrained"
+    )
+    for ax, group in zip(axes.flat, groups, strict=False):
+        rows = group["rows"]
+        for i, row in enumerate(rows):
+            mean, (lo, hi) = _number(row["mean"]), row["ci95"]
+            if mean is None:
+                continue
+            ax.errorbar(mean, i, xerr=[[mean - lo], [hi - mean]], fmt="o", capsize=3, color="tab:blue", markersize=4)
+        ticks = [f"{r['label']}  #{r['rank']:g} [{r['rank_ci95'][0]:g}-{r['rank_ci95'][1]:g}]" for r in rows]
+        ax.set_yticks(np.arange(len(rows)), ticks, fontsize=7)
+        ax.set_ylim(len(rows) - 0.5, -0.5)
+        ax.set_title(", ".join(f"{k}={v}" for k, v in group["group"].items()) or "all", fontsize=9)
+        ax.set_xlabel(f"{verdict['metric']} (mean, 95% CI)", fontsize=8)
+    for ax in axes.flat[len(groups) :]:
+        ax.set_visible(False)
+    fig.suptitle(f"{verdict['claim']}: leaderboard (rank #, with its 95% bootstrap interval)", fontsize=9)
+    return save(fig, path)
+
+
 def _verdict_panel(ax, conds: list[dict], metric: str, compare: str, threshold, check: bool) -> None:
     """One metric's conditions: estimates, intervals, the threshold or band, a legend."""
     band = isinstance(threshold, list | tuple)

@@ -196,6 +196,18 @@ def _check_decision(claim: dict, experiment, where: str, profile: str) -> None:
         for value in [*treatments, contrast["baseline"]]:
             if profile == "full" and str(value) not in labels[axis]:
                 raise RegisterError(f"{where}.decision.contrast: {value!r} is not among {axis} values {labels[axis]}")
+    board = claim.get("leaderboard")
+    if board:
+        for key in [board["over"], *(board.get("by") or [])]:
+            if key not in grid:
+                raise RegisterError(f"{where}.leaderboard: {key!r} is not a grid axis; axes: {', '.join(grid)}")
+        if not claim.get("paired_seeds"):
+            raise RegisterError(f"{where}.leaderboard: ranks are taken over paired seeds; set paired_seeds: true")
+        rest = [a for a in grid if a not in (board["over"], *(board.get("by") or []))]
+        if rest:
+            raise RegisterError(
+                f"{where}.leaderboard: axes {rest} would give several cells per competitor; add them to 'by'"
+            )
     cells = [Cell(cid, cell["setting"], cell["params"]) for cid, cell in expand_cells(claim).items()]
     for part in judging.parts(decision):
         for cell in cells:

@@ -120,7 +120,11 @@ SUPERSEDED_TAG = "actlab.superseded_by"
 
 #: Keys of a cell's JSON that depend on the machine or the clock, not on the results (wall-clock
 #: timings): left out of the :func:`fingerprint`.
-MACHINE_FIELDS = frozenset({"timing"})
+MACHINE_FIELDS = frozenset({"timing", "machine", "machines"})
+
+#: What a verdict of wall-clock measurements (one listing its ``machines``) is fingerprinted by: its
+#: rule and cells, not its estimates, which differ between any two runs; see :func:`fingerprint`.
+RULE_FIELDS = ("claim", "kind", "experiment", "statement", "decision", "amendments", "n_seeds", "cells")
 
 #: Values that mean "no value" in a cell's arrays (``diverged_epoch`` of a run that never
 #: diverged): a seed's series made only of these is not logged.
@@ -256,14 +260,20 @@ def fingerprint(files: ClaimFiles, seeds_per_cell: int | None) -> str:
     bytes) and descriptions without :data:`MACHINE_FIELDS` (wall-clock timings), the data files,
     the shared tags other than the git commit, the seed cap, and the code of this module (its
     syntax tree, :mod:`actlab.code_digest`). A new commit, a re-trained cell with the same numbers
-    or another machine's timings therefore change nothing.
+    or another machine's timings therefore change nothing. A claim whose results are wall-clock
+    measurements (its verdict lists ``machines``) is fingerprinted by its :data:`RULE_FIELDS` and
+    cell descriptions alone: every run measures other numbers, and the store keeps the first.
     """
     digest = hashlib.sha256()
-    digest.update(_json_content(files.verdict))
+    verdict = json.loads(Path(files.verdict).read_text())
+    measured = "machines" in verdict
+    digest.update(_json_content(files.verdict, keep=RULE_FIELDS if measured else None))
     for cell in sorted(files.cells):
         npz, js = files.cells[cell]
         digest.update(cell.encode())
         digest.update(_json_content(js))
+        if measured:
+            continue
         with np.load(npz) as data:
             for key in sorted(data.files):
                 array = np.ascontiguousarray(data[key])
@@ -278,11 +288,14 @@ def fingerprint(files: ClaimFiles, seeds_per_cell: int | None) -> str:
     return digest.hexdigest()
 
 
-def _json_content(path: Path) -> bytes:
-    """A JSON file as canonical bytes, without the :data:`MACHINE_FIELDS` of its top level."""
+def _json_content(path: Path, keep: tuple[str, ...] | None = None) -> bytes:
+    """A JSON file as canonical bytes, without the :data:`MACHINE_FIELDS` of its top level (and, with
+    ``keep``, only those top-level keys)."""
     content = json.loads(Path(path).read_text())
     if isinstance(content, dict):
         content = {key: value for key, value in content.items() if key not in MACHINE_FIELDS}
+        if keep is not None:
+            content = {key: value for key, value in content.items() if key in keep}
     return json.dumps(content, sort_keys=True).encode()
 
 

@@ -74,6 +74,18 @@ CLAIM_CASES = {
         ["'why' is a required property"],
     ),
     "fewer seeds than the minimum n": (_set([0, "seeds"], 5), ["sigmoid-vanishing-depth", "min_n", "raise seeds"]),
+    "leaderboard without paired seeds": (
+        _set([0, "leaderboard"], {"over": "activation", "by": ["depth"]}),
+        ["leaderboard", "paired_seeds"],
+    ),
+    "leaderboard leaving an axis out": (
+        lambda c: c[0].update(paired_seeds=True, leaderboard={"over": "activation"}),
+        ["leaderboard", "depth", "add them to 'by'"],
+    ),
+    "leaderboard on a missing axis": (
+        _set([0, "leaderboard"], {"over": "width"}),
+        ["leaderboard", "'width' is not a grid axis"],
+    ),
 }
 
 CONFIG_CASES = {

@@ -348,3 +348,32 @@ def test_paired_seeds_compare_each_seed_with_itself():
     assert paired["estimate"] == pytest.approx(0.1)
     (cond,) = judging.conditions({**claim, "paired_seeds": True}, cells, _Table())
     assert len(cond["values"]) == len(cond["baseline"]) == 11  # seed 0 diverged in the baseline cell
+
+
+def test_a_leaderboard_ranks_every_competitor_per_group_counting_every_run():
+    """Per group of ``by``, competitors ranked best first on the seeds usable for all of them; a
+    diverged run counts by the claim's rule (here the worst value of its cell)."""
+    spread = np.random.default_rng(4).normal(0, 0.01, 12)
+    means = {"a": 0.9, "b": 0.8, "c": 0.5}
+    cells = [
+        _cell({"act": act, "task": task}, m + spread + (0.05 if task == "y" and act == "c" else 0))
+        for task in ("x", "y")
+        for act, m in means.items()
+    ]
+    cells[0].result.arrays["diverged"] = np.r_[True, np.zeros(11, bool)]  # act a, task x: one run diverged
+    claim = _claim(
+        {"act": list(means), "task": ["x", "y"]},
+        split_by=["act", "task"],
+        headline={"act": "a", "task": "x"},
+        diverged={"count": "worst", "reason": "a diverged net counts as its cell's worst run"},
+        compare=">",
+        threshold=0.0,
+    )
+    claim.update(paired_seeds=True, leaderboard={"over": "act", "by": ["task"], "best": "max"})
+    board = judging.judge(claim, cells, _Table(), 0)["leaderboard"]
+    assert board["over"] == "act" and [g["group"] for g in board["groups"]] == [{"task": "x"}, {"task": "y"}]
+    x = board["groups"][0]["rows"]
+    assert [r["label"] for r in x] == ["a", "b", "c"] and [r["rank"] for r in x] == [1.0, 2.0, 3.0]
+    assert all(r["n"] == 12 for r in x) and x[0]["rank_ci95"] == [1.0, 1.0]
+    assert x[0]["mean"] == pytest.approx(0.9 + (spread[1:].sum() + spread[1:].min()) / 12, abs=1e-6)
+    assert x[0]["ci95"][0] <= x[0]["mean"] <= x[0]["ci95"][1]

@@ -109,3 +109,18 @@ def test_holm_keeps_the_family_wise_error_near_five_percent():
         errors += any(r["verdict"] != "inconclusive" for r in stats.holm_step_down(tests))
     # without a correction about 1 - 0.95^5 = 23% of families would contain a decision
     assert errors / trials <= 0.11, errors / trials
+
+
+def test_rank_intervals_are_tight_for_clear_gaps_and_wide_for_ties():
+    rng = np.random.default_rng(0)
+    noise = rng.normal(0, 0.1, (4, 16))
+    clear = noise + np.array([[0.0], [1.0], [2.0], [3.0]])
+    rank, lo, hi = stats.rank_intervals(clear, best="max")
+    np.testing.assert_array_equal(rank, [4, 3, 2, 1])
+    np.testing.assert_array_equal(lo, rank) and np.testing.assert_array_equal(hi, rank)
+    np.testing.assert_array_equal(stats.rank_intervals(clear, best="min")[0], [1, 2, 3, 4])
+    tied = noise + np.array([[0.0], [0.0], [2.0], [2.0]])
+    _, lo, hi = stats.rank_intervals(tied)
+    np.testing.assert_array_equal(lo, [3, 3, 1, 1]) and np.testing.assert_array_equal(hi, [4, 4, 2, 2])
+    with pytest.raises(ValueError, match="finite"):
+        stats.rank_intervals(np.array([[1.0, np.nan], [2.0, 3.0]]))

@@ -541,6 +541,22 @@ def test_fingerprint_ignores_timings_and_zip_bytes(tmp_path):
     assert tracking.fingerprint(files, 1) != first
 
 
+def test_a_wall_clock_claim_is_fingerprinted_by_its_rule_and_cells_not_its_timings(tmp_path):
+    """Every run of a machine-dependent claim measures other times: re-timed cells and estimates keep
+    its fingerprint (the store keeps the first logging), a changed rule does not."""
+    write_claim(tmp_path / "c", "c")
+    verdict_path = tmp_path / "c/verdict.json"
+    verdict = {**json.loads(verdict_path.read_text()), "machines": [{"cpu": "one"}]}
+    verdict_path.write_text(json.dumps(verdict))
+    files = claim_files(tmp_path / "c")
+    first = tracking.fingerprint(files, 1)
+    np.savez(tmp_path / "c/a.npz", loss=np.full((2, 3), 7.0), diverged=np.zeros(2, bool))
+    verdict_path.write_text(json.dumps({**verdict, "estimate": 3.0, "machines": [{"cpu": "another"}]}))
+    assert tracking.fingerprint(files, 1) == first
+    verdict_path.write_text(json.dumps({**verdict, "decision": {**verdict["decision"], "threshold": 2.0}}))
+    assert tracking.fingerprint(files, 1) != first
+
+
 def test_names_and_placeholders():
     assert tracking.child_name({"activation": "tanh", "lr": "0.5"}, 0, "cell") == "tanh lr=0.5 s0"
     assert tracking.child_name({}, 2, "cell") == "cell s2"

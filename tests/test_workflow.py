@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import filecmp
+import json
 import subprocess
 from pathlib import Path
 
@@ -87,7 +88,9 @@ def test_cores_1_gives_identical_verdicts(quick_run, tmp_path, copy_workflow):
     assert result.returncode == 0, result.stderr[-4000:]
     mine, theirs = verdicts(quick_run), verdicts(other)
     assert sorted(mine) == sorted(theirs)
-    for claim in mine:
+    timed = {claim for claim, path in mine.items() if "machines" in json.loads(path.read_text())}
+    assert timed == {"activation-compute-cost"}  # wall-clock measurements: the one declared exception
+    for claim in sorted(set(mine) - timed):
         assert filecmp.cmp(mine[claim], theirs[claim], shallow=False), claim
 
 

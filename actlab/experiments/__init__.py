@@ -4,6 +4,7 @@ from actlab.experiments.backprop import BackpropCheck
 from actlab.experiments.base import Cell, CellResult, Experiment
 from actlab.experiments.born_dead import BornDead
 from actlab.experiments.convergence import ConvergenceSpeed
+from actlab.experiments.cost import ActivationCost
 from actlab.experiments.derivatives import DerivativeBounds
 from actlab.experiments.dying import DyingUnits
 from actlab.experiments.gradient_flow import GradientFlow
@@ -29,6 +30,7 @@ EXPERIMENTS: dict[str, Experiment] = {
         L1Sparsity(),
         SparsityFamily(),
         ActivationZoo(),
+        ActivationCost(),
     )
 }
 

@@ -85,6 +85,9 @@ class Experiment:
     metrics: dict[str, str] = {}
     #: the metrics among ``metrics`` that are 0/1 outcomes per seed (exact binomial intervals)
     binary_metrics: frozenset[str] = frozenset()
+    #: the results are wall-clock measurements: they differ between machines and between runs, so
+    #: each cell records its ``info["machine"]`` and the verdict lists them (no byte-identical results)
+    machine_dependent = False
 
     def check(self, params: dict) -> None:
         """Semantic checks beyond the schema; raise ``ValueError`` naming the offending key."""

@@ -1,12 +1,13 @@
-"""The activation zoo: one MLP per cell, trained with SGD on a task, measured as it learns.
+"""The activation zoo: one MLP per cell, trained on a task, measured as it learns.
 
 Used by the group-A claims of source 001 (``linear-collapse``, ``zero-centered-helps``,
 ``leaky-slope``, ``prelu-learns-slope``, ``relu6-bounds-explosion``, ``leaky-relu6``,
-``swish-beats-relu``, ``batchnorm-order``). A cell is a plain MLP of ``depth`` hidden layers of
-``width`` units with one activation (any of :mod:`actlab.activations`), one initializer,
-optionally batch norm before or after each activation, trained with plain mini-batch SGD for
-``epochs`` epochs on one data set. The task is a grid axis like any other, so a claim is judged on
-the image task, a low-dimensional non-linear task and the tabular "smoker" task alike.
+``swish-beats-relu``, ``batchnorm-order``, ``activation-advice``). A cell is a plain MLP of
+``depth`` hidden layers of ``width`` units with one activation (any of :mod:`actlab.activations`),
+one initializer, optionally batch norm before or after each activation, trained with plain
+mini-batch SGD (or Adam, ``optimizer: adam``) at learning rate ``lr`` for ``epochs`` epochs on one
+data set. The task is a grid axis like any other, so a claim is judged on the image task, a
+low-dimensional non-linear task and the tabular "smoker" task alike.
 
 After every epoch (and at initialization) the whole training split is passed through the net in
 eval mode, which gives per seed
@@ -170,7 +171,7 @@ LINESTYLES = {"judged": "-", "control": "--", "context": ":"}
 
 class ActivationZoo(Experiment):
     name = "activation_zoo"
-    description = "one MLP per cell trained with SGD on a task: accuracy, speed, activations, dead units, slopes"
+    description = "one MLP per cell trained on a task: accuracy, speed, activations, dead units, slopes"
     params_schema = {
         "type": "object",
         "required": TRAINED_MLP_REQUIRED,
@@ -179,6 +180,7 @@ class ActivationZoo(Experiment):
             "epochs": {**EPOCHS, "minimum": 1},
             "target_error": {"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 1},
             "batchnorm": {"enum": [None, "before", "after"]},
+            "optimizer": {"enum": ["sgd", "adam"]},
             "logreg_baseline": {"type": "boolean"},
             "dtype": {"enum": ["float32", "float64"]},
         },
@@ -231,7 +233,7 @@ class ActivationZoo(Experiment):
                 net,
                 ArrayData(ds.x_train, ds.y_train, params["batch_size"]),
                 loss=loss,
-                optimizer={"name": "sgd", "lr": params["lr"]},
+                optimizer={"name": params.get("optimizer", "sgd"), "lr": params["lr"]},
                 epochs=params["epochs"],
                 test=(ds.x_test, ds.y_test),
                 on_epoch=on_epoch,
@@ -305,7 +307,7 @@ class ActivationZoo(Experiment):
             )
         ylabel = CURVES[curve][0]
         return (
-            f"{ylabel.split(' (')[0].capitalize()} after each epoch of SGD for every cell the verdict measured, "
+            f"{ylabel.split(' (')[0].capitalize()} after each training epoch for every cell the verdict measured, "
             f"one panel per task: median over seeds with the 25-75% band; solid lines are judged conditions, "
             f"dashed the negative control, dotted context."
             + (
