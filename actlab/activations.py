@@ -157,7 +157,7 @@ class LeakyReLU(Activation):
         return {"slope": self.slope}
 
     def forward(self, z):
-        if 0 <= self.slope <= 1:  # max(z, slope z): the same values, about 20x faster than np.where's masked pick
+        if 0 <= self.slope <= 1:  # max(z, slope z): the same values, 10-20x faster than np.where's masked pick
             return np.maximum(z, self.slope * z)
         return np.where(z > 0, z, self.slope * z)
 

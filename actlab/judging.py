@@ -303,6 +303,7 @@ def _shortfall(cond: dict, min_n: int) -> str | None:
 def _summary_base(cond: dict) -> dict:
     counts = cond["counts"]
     pick = (lambda f: [f(s) for s in counts]) if len(counts) == 2 else (lambda f: f(counts[0]))
+    n_used = [len(cond["values"])] * 2 if cond.get("paired") else pick(lambda s: len(s.values))
     return {
         "condition": cond["label"],
         "role": cond["role"],
@@ -311,7 +312,7 @@ def _summary_base(cond: dict) -> dict:
         "threshold": cond["threshold"],
         "setting": cond["setting"],
         "cells": cond["cells"],
-        "n": pick(lambda s: len(s.values)),
+        "n": n_used,
         "n_seeds": pick(lambda s: s.n_seeds),
         "n_diverged": pick(lambda s: s.n_diverged),
         "n_undefined": pick(lambda s: s.n_undefined),
@@ -395,49 +396,70 @@ def leaderboard(claim: dict, cells: list[Cell], experiment: Experiment, global_s
 
     Each competitor is measured on the decision metric, every run counted by the claim's
     ``diverged`` rule (a ``worst`` value is the least favourable in the leaderboard's direction,
-    ``best``), on the seeds usable for all competitors of the group (the claim has paired seeds);
-    its mean gets the interval of :func:`actlab.stats.interval` and its rank (1 = best) the
-    percentile-bootstrap interval of :func:`actlab.stats.rank_intervals`.
+    ``best``). A competitor with fewer than ``min_n`` usable seeds is listed with the reason and
+    not ranked; the others are ranked on the seeds usable for all of them (the claim has paired
+    seeds), if at least ``min_n``: each mean gets the interval of :func:`actlab.stats.interval`
+    and each rank (1 = best) the percentile-bootstrap interval of :func:`actlab.stats.rank_intervals`.
 
     Returns
     -------
     dict
         ``over``, ``best`` and ``groups``: one per group, with ``group`` (axis -> value) and
-        ``rows``, best first, each with ``label``, ``cell``, ``mean``, ``ci95``, ``rank``,
-        ``rank_ci95`` and ``n`` (seeds used).
+        ``rows``, ranked ones best first, each with ``label``, ``cell``, ``mean``, ``ci95``,
+        ``rank``, ``rank_ci95`` and ``n`` (seeds used), or ``reason`` when not ranked.
     """
     spec = claim["leaderboard"]
     best = spec.get("best", "max")
     rule = {**claim["decision"], "compare": ">" if best == "max" else "<"}
+    min_n = rule.get("min_n", DEFAULT_MIN_N)
     by = list(spec.get("by") or [])
     groups: dict[tuple, dict[str, Cell]] = defaultdict(dict)
     for cell in cells:
         groups[tuple((axis, cell.setting[axis]) for axis in by)][cell.setting[spec["over"]]] = cell
     out = []
-    for k, (key, members) in enumerate(groups.items()):
+    for key, members in groups.items():
         measured = {label: samples(cell, experiment, rule) for label, cell in members.items()}
-        usable = np.logical_and.reduce([s.usable for s in measured.values()])
-        table = np.stack([s.all_values[usable] for s in measured.values()])
-        seed = key_to_ints([global_seed, "leaderboard", claim["id"], k])
-        if table.shape[1] < 2:
-            rank = lo = hi = np.full(len(members), np.nan)
-        else:
+        short = {label: s for label, s in measured.items() if len(s.values) < min_n}
+        ranked = {label: s for label, s in measured.items() if label not in short}
+        usable = np.logical_and.reduce([s.usable for s in ranked.values()]) if ranked else np.zeros(0, bool)
+        rows = [
+            {
+                "label": label,
+                "cell": members[label].id,
+                "n": len(s.values),
+                "reason": f"{len(s.values)} usable runs of {s.n_seeds}, fewer than the minimum {min_n}",
+            }
+            for label, s in short.items()
+        ]
+        if ranked and usable.sum() >= min_n:
+            table = np.stack([s.all_values[usable] for s in ranked.values()])
+            seed = key_to_ints([global_seed, "leaderboard", claim["id"], *(v for _, v in key)])
             rank, lo, hi = stats.rank_intervals(table, best=best, seed=seed)
-        rows = []
-        for i, (label, cell) in enumerate(members.items()):
-            ci = stats.interval(table[i], seed=seed) if table.shape[1] else (np.nan, np.nan)
-            rows.append(
+            top = []
+            for i, label in enumerate(ranked):
+                top.append(
+                    {
+                        "label": label,
+                        "cell": members[label].id,
+                        "mean": stats.round_sig(float(np.mean(table[i]))),
+                        "ci95": [stats.round_sig(x) for x in stats.interval(table[i], seed=seed)],
+                        "rank": float(rank[i]),
+                        "rank_ci95": [float(lo[i]), float(hi[i])],
+                        "n": int(table.shape[1]),
+                    }
+                )
+            rows = sorted(top, key=lambda r: r["rank"]) + rows
+        elif ranked:
+            rows += [
                 {
                     "label": label,
-                    "cell": cell.id,
-                    "mean": stats.round_sig(float(np.mean(table[i]))) if table.shape[1] else None,
-                    "ci95": [stats.round_sig(x) for x in ci],
-                    "rank": float(rank[i]),
-                    "rank_ci95": [float(lo[i]), float(hi[i])],
-                    "n": int(table.shape[1]),
+                    "cell": members[label].id,
+                    "n": int(usable.sum()),
+                    "reason": f"{int(usable.sum())} seeds usable for every competitor, fewer than the minimum {min_n}",
                 }
-            )
-        out.append({"group": dict(key), "rows": sorted(rows, key=lambda r: r["rank"])})
+                for label in ranked
+            ]
+        out.append({"group": dict(key), "rows": rows})
     return {"over": spec["over"], "best": best, "groups": out}
 
 

@@ -174,12 +174,15 @@ def leaderboard_figure(verdict: dict, path: Path) -> str:
     )
     for ax, group in zip(axes.flat, groups, strict=False):
         rows = group["rows"]
-        for i, row in enumerate(rows):
-            mean, (lo, hi) = _number(row["mean"]), row["ci95"]
-            if mean is None:
-                continue
+        for i, row in enumerate(r for r in rows if "rank" in r):
+            mean, (lo, hi) = row["mean"], row["ci95"]
             ax.errorbar(mean, i, xerr=[[mean - lo], [hi - mean]], fmt="o", capsize=3, color="tab:blue", markersize=4)
-        ticks = [f"{r['label']}  #{r['rank']:g} [{r['rank_ci95'][0]:g}-{r['rank_ci95'][1]:g}]" for r in rows]
+        ticks = [
+            f"{r['label']}  #{r['rank']:g} [{r['rank_ci95'][0]:g}-{r['rank_ci95'][1]:g}]"
+            if "rank" in r
+            else f"{r['label']}  (not ranked: n = {r['n']})"
+            for r in rows
+        ]
         ax.set_yticks(np.arange(len(rows)), ticks, fontsize=7)
         ax.set_ylim(len(rows) - 0.5, -0.5)
         ax.set_title(", ".join(f"{k}={v}" for k, v in group["group"].items()) or "all", fontsize=9)

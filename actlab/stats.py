@@ -15,6 +15,10 @@ Every interval in the project - the verdicts' and every error bar of every figur
 * a contrast of two cells (``difference`` or ``ratio`` of their means): BCa over both samples,
   resampled independently (different networks) or as pairs when ``paired``.
 
+The one other interval is of a rank, not of a mean: :func:`rank_intervals` ranks competitors by
+their means over paired seeds (a claim's leaderboard) and brackets each rank with the percentile
+bootstrap, since a rank is discrete and BCa needs a smooth statistic.
+
 A condition's verdict (:func:`side_of`) is ``supported`` when the whole interval lies on the
 claimed side of the threshold (``>``, ``<``, or ``within`` a band), ``refuted`` when it lies wholly
 on the other side, else ``inconclusive``. A claim judges several conditions at once, so
@@ -135,8 +139,9 @@ def rank_intervals(
     Returns
     -------
     rank, lo, hi : ndarray, shape (k,)
-        Each competitor's rank by its mean (1 = best) and the ``level`` interval of that rank.
-        Ranks are discrete, so the interval is the percentile one (BCa needs a smooth statistic).
+        Each competitor's rank by its mean (1 = best; tied means share the average of their
+        ranks) and the ``level`` interval of that rank. Ranks are discrete, so the interval is the
+        percentile one (BCa needs a smooth statistic).
     """
     table = np.asarray(table, float)
     if table.ndim != 2 or table.shape[1] < 2 or not np.isfinite(table).all():
@@ -144,8 +149,7 @@ def rank_intervals(
     sign = -1.0 if best == "max" else 1.0
 
     def ranks(*rows, axis=-1):
-        means = sign * np.stack([np.mean(r, axis=axis) for r in rows])
-        return means.argsort(axis=0, kind="stable").argsort(axis=0, kind="stable") + 1.0
+        return sps.rankdata(sign * np.stack([np.mean(r, axis=axis) for r in rows]), method="average", axis=0)
 
     result = sps.bootstrap(
         tuple(table),

@@ -123,8 +123,8 @@ SUPERSEDED_TAG = "actlab.superseded_by"
 MACHINE_FIELDS = frozenset({"timing", "machine", "machines"})
 
 #: What a verdict of wall-clock measurements (one listing its ``machines``) is fingerprinted by: its
-#: rule and cells, not its estimates, which differ between any two runs; see :func:`fingerprint`.
-RULE_FIELDS = ("claim", "kind", "experiment", "statement", "decision", "amendments", "n_seeds", "cells")
+#: rule, cells and labels, not its estimates, which differ between any two runs; see :func:`fingerprint`.
+RULE_FIELDS = ("claim", "kind", "experiment", "statement", "decision", "amendments", "n_seeds", "cells", "verdict")
 
 #: Values that mean "no value" in a cell's arrays (``diverged_epoch`` of a run that never
 #: diverged): a seed's series made only of these is not logged.
@@ -261,13 +261,18 @@ def fingerprint(files: ClaimFiles, seeds_per_cell: int | None) -> str:
     the shared tags other than the git commit, the seed cap, and the code of this module (its
     syntax tree, :mod:`actlab.code_digest`). A new commit, a re-trained cell with the same numbers
     or another machine's timings therefore change nothing. A claim whose results are wall-clock
-    measurements (its verdict lists ``machines``) is fingerprinted by its :data:`RULE_FIELDS` and
-    cell descriptions alone: every run measures other numbers, and the store keeps the first.
+    measurements (its verdict lists ``machines``) is fingerprinted by its :data:`RULE_FIELDS`, its
+    conditions' verdicts and its cell descriptions: every run measures other numbers, and the store
+    keeps the first logging until a label changes.
     """
     digest = hashlib.sha256()
     verdict = json.loads(Path(files.verdict).read_text())
     measured = "machines" in verdict
-    digest.update(_json_content(files.verdict, keep=RULE_FIELDS if measured else None))
+    if measured:
+        labels = [c["verdict"] for c in verdict.get("conditions", [])]
+        digest.update(json.dumps([{k: verdict.get(k) for k in RULE_FIELDS}, labels], sort_keys=True).encode())
+    else:
+        digest.update(_json_content(verdict))
     for cell in sorted(files.cells):
         npz, js = files.cells[cell]
         digest.update(cell.encode())
@@ -288,14 +293,12 @@ def fingerprint(files: ClaimFiles, seeds_per_cell: int | None) -> str:
     return digest.hexdigest()
 
 
-def _json_content(path: Path, keep: tuple[str, ...] | None = None) -> bytes:
-    """A JSON file as canonical bytes, without the :data:`MACHINE_FIELDS` of its top level (and, with
-    ``keep``, only those top-level keys)."""
-    content = json.loads(Path(path).read_text())
+def _json_content(source: Path | dict) -> bytes:
+    """A JSON file (or its parsed content) as canonical bytes, without the :data:`MACHINE_FIELDS`
+    of its top level."""
+    content = source if isinstance(source, dict) else json.loads(Path(source).read_text())
     if isinstance(content, dict):
         content = {key: value for key, value in content.items() if key not in MACHINE_FIELDS}
-        if keep is not None:
-            content = {key: value for key, value in content.items() if key in keep}
     return json.dumps(content, sort_keys=True).encode()
 
 

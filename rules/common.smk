@@ -1,6 +1,7 @@
 # Configuration and claims register: checked before any job runs (actlab.preflight), then
 # expanded into cells. Unreadable result files are set aside here too, so that they are rebuilt
 # instead of failing every job that reads them (actlab.integrity).
+import os
 import sys
 
 from snakemake.exceptions import WorkflowError
@@ -78,6 +79,15 @@ def experiment_code(wildcards):
     """Digest of the code that trains the claim's cells: its experiment module and what that imports."""
     experiment = EXPERIMENTS[CLAIMS[wildcards.claim]["experiment"]]
     return code(type(experiment).__module__, "actlab.seeding", "actlab.datasets")
+
+
+def cell_threads(wildcards):
+    """Cores a training job holds: every core of the run (at most this machine's) for a wall-clock
+    experiment, so that nothing else runs beside its timings; one otherwise."""
+    experiment = EXPERIMENTS[CLAIMS[wildcards.claim]["experiment"]]
+    return (
+        min(workflow.cores, os.cpu_count() or 1) if experiment.machine_dependent else 1
+    )
 
 
 def cell_datasets(wildcards):

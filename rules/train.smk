@@ -11,7 +11,7 @@ rule train_cell:
         f"{RESULTS}/benchmarks/train_cell/{{claim}}/{{cell}}.tsv"
     conda:
         "../envs/actlab.yaml"
-    threads: 1
+    threads: cell_threads
     params:
         seed=config["seed"],
         experiment=lambda wildcards: CLAIMS[wildcards.claim]["experiment"],

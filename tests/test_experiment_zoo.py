@@ -32,7 +32,7 @@ def _cell(data, n_seeds: int = 3, **params) -> Cell:
 
 
 def test_a_cell_records_every_series_with_its_declared_shape(data):
-    cell = _cell(data, target_error=0.3, logreg_baseline=True)
+    cell = _cell(data, logreg_baseline=True)
     a = cell.result.arrays
     for name in ("train_error", "test_accuracy", "max_abs_act", "dead_frac"):
         assert a[name].shape == (3, BASE["epochs"] + 1), name
@@ -43,7 +43,7 @@ def test_a_cell_records_every_series_with_its_declared_shape(data):
 
 
 def test_every_declared_metric_is_read_per_seed_or_refused_before_any_job(data):
-    plain = _cell(data, target_error=0.3, logreg_baseline=True)
+    plain = _cell(data, logreg_baseline=True)
     prelu = _cell(data, activation={"name": "prelu", "slope": 0.25})
     assert set(ZOO.metrics) == set(METRICS)
     for name in ZOO.metrics:
@@ -52,7 +52,6 @@ def test_every_declared_metric_is_read_per_seed_or_refused_before_any_job(data):
         values = ZOO.metric(name, cell)
         assert values.shape == (3,) and np.isfinite(values).all(), name
     refusals = {
-        "epochs_to_target": ({}, "target_error"),
         "accuracy_over_logreg": ({}, "logreg_baseline"),
         "slope_shift": ({"activation": "leaky_relu"}, "PReLU"),
         "linear_map_error": ({"batchnorm": "after"}, "batch norm"),

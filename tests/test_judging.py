@@ -377,3 +377,10 @@ def test_a_leaderboard_ranks_every_competitor_per_group_counting_every_run():
     assert all(r["n"] == 12 for r in x) and x[0]["rank_ci95"] == [1.0, 1.0]
     assert x[0]["mean"] == pytest.approx(0.9 + (spread[1:].sum() + spread[1:].min()) / 12, abs=1e-6)
     assert x[0]["ci95"][0] <= x[0]["mean"] <= x[0]["ci95"][1]
+
+    claim["decision"]["diverged"] = {"count": "exclude", "reason": "a diverged net has no accuracy"}
+    cells[3].result.arrays["diverged"] = np.r_[np.ones(3, bool), np.zeros(9, bool)]  # act a, task y: 9 left
+    y = judging.judge(claim, cells, _Table(), 0)["leaderboard"]["groups"][1]["rows"]
+    assert [r["label"] for r in y] == ["b", "c", "a"] and "rank" not in y[2]
+    assert "9 usable runs of 12, fewer than the minimum 10" in y[2]["reason"]
+    assert [r["n"] for r in y[:2]] == [12, 12]

@@ -122,5 +122,8 @@ def test_rank_intervals_are_tight_for_clear_gaps_and_wide_for_ties():
     tied = noise + np.array([[0.0], [0.0], [2.0], [2.0]])
     _, lo, hi = stats.rank_intervals(tied)
     np.testing.assert_array_equal(lo, [3, 3, 1, 1]) and np.testing.assert_array_equal(hi, [4, 4, 2, 2])
+    same = np.stack([clear[0], clear[0], clear[3]])  # identical runs share their rank
+    rank, lo, hi = stats.rank_intervals(same)
+    np.testing.assert_array_equal(rank, [2.5, 2.5, 1]) and np.testing.assert_array_equal(lo, [2.5, 2.5, 1])
     with pytest.raises(ValueError, match="finite"):
         stats.rank_intervals(np.array([[1.0, np.nan], [2.0, 3.0]]))

@@ -543,7 +543,7 @@ def test_fingerprint_ignores_timings_and_zip_bytes(tmp_path):
 
 def test_a_wall_clock_claim_is_fingerprinted_by_its_rule_and_cells_not_its_timings(tmp_path):
     """Every run of a machine-dependent claim measures other times: re-timed cells and estimates keep
-    its fingerprint (the store keeps the first logging), a changed rule does not."""
+    its fingerprint (the store keeps the first logging), a changed rule or label does not."""
     write_claim(tmp_path / "c", "c")
     verdict_path = tmp_path / "c/verdict.json"
     verdict = {**json.loads(verdict_path.read_text()), "machines": [{"cpu": "one"}]}
@@ -554,6 +554,8 @@ def test_a_wall_clock_claim_is_fingerprinted_by_its_rule_and_cells_not_its_timin
     verdict_path.write_text(json.dumps({**verdict, "estimate": 3.0, "machines": [{"cpu": "another"}]}))
     assert tracking.fingerprint(files, 1) == first
     verdict_path.write_text(json.dumps({**verdict, "decision": {**verdict["decision"], "threshold": 2.0}}))
+    assert tracking.fingerprint(files, 1) != first
+    verdict_path.write_text(json.dumps({**verdict, "verdict": "refuted"}))
     assert tracking.fingerprint(files, 1) != first
 
 

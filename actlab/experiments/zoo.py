@@ -1,8 +1,9 @@
 """The activation zoo: one MLP per cell, trained on a task, measured as it learns.
 
-Used by the group-A claims of source 001 (``linear-collapse``, ``zero-centered-helps``,
-``leaky-slope``, ``prelu-learns-slope``, ``relu6-bounds-explosion``, ``leaky-relu6``,
-``swish-beats-relu``, ``batchnorm-order``, ``activation-advice``). A cell is a plain MLP of
+Used by the group-A claims of source 001 (``linear-collapse`` and its check ``linear-collapse-map``,
+``zero-centered-helps``, ``leaky-slope``, ``prelu-learns-slope``, ``relu6-bounds-explosion``,
+``leaky-relu6``, ``swish-beats-relu``, ``batchnorm-order`` and ``batchnorm-order-irrelevant``,
+``activation-advice``). A cell is a plain MLP of
 ``depth`` hidden layers of ``width`` units with one activation (any of :mod:`actlab.activations`),
 one initializer, optionally batch norm before or after each activation, trained with plain
 mini-batch SGD (or Adam, ``optimizer: adam``) at learning rate ``lr`` for ``epochs`` epochs on one
@@ -12,16 +13,15 @@ low-dimensional non-linear task and the tabular "smoker" task alike.
 After every epoch (and at initialization) the whole training split is passed through the net in
 eval mode, which gives per seed
 
-* the training error ``err_e`` (fraction misclassified) and the epochs to a target error
-  ``T = min{e : err_e <= target}`` (censored at ``E + 1``; see
-  :func:`actlab.experiments.convergence.epochs_to_target`);
+* the training error ``err_e`` (fraction misclassified), whose mean over epochs ``1..E`` is an
+  uncensored speed (an area under the learning curve);
 * the largest absolute hidden activation ``max_l max_{n, j} |a_lnj|`` (activation explosion);
 * the fraction of hidden units that are dead: zero derivative on every training input
-  (:func:`actlab.probes.dead_units`);
+  (:func:`actlab.probes.dead_units`; below zero for ReLU, above the cap for ReLU6);
 
 and the test split's accuracy is recorded by :func:`actlab.training.train`. At initialization
-the *sign agreement* of every unit's incoming weight gradient is measured on the first mini-batch
-(``batch_size`` training examples, no batch norm): for unit ``j`` of dense layer ``l >= 2``,
+the *sign agreement* of every unit's incoming weight gradient is measured on one mini-batch (the
+first ``batch_size`` training examples, no batch norm): for unit ``j`` of dense layer ``l >= 2``,
 
 .. math:: s_{lj} = \\Bigl| \\frac{1}{n_{l-1}} \\sum_i \\operatorname{sign}
           \\Bigl(\\sum_n a_{l-1,ni} \\, \\delta_{l,nj}\\Bigr) \\Bigr|,
@@ -51,7 +51,6 @@ from actlab.experiments.base import (
     build_mlp,
     cell_roles,
 )
-from actlab.experiments.convergence import epochs_to_target
 from actlab.losses import get_loss
 from actlab.probes import dead_units
 from actlab.training import ArrayData, train
@@ -62,18 +61,8 @@ def _final(name: str):
     return lambda cell: np.asarray(cell.result.arrays[name], float)[:, -1]
 
 
-def _epochs_to_target(cell: Cell) -> np.ndarray:
-    return epochs_to_target(cell.result.arrays["train_error"], cell.params["target_error"])
-
-
 def _accuracy_over_logreg(cell: Cell) -> np.ndarray:
     return _final("test_accuracy")(cell) - cell.result.info["logreg_test_accuracy"]
-
-
-def _log10_max_activation(cell: Cell) -> np.ndarray:
-    peak = np.asarray(cell.result.arrays["max_abs_act"], float)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.log10(np.nanmax(np.where(np.isfinite(peak), peak, np.nan), axis=1))
 
 
 def _slope_shift(cell: Cell) -> np.ndarray:
@@ -97,35 +86,15 @@ METRICS = {
         _accuracy_over_logreg,
         "test_accuracy",
     ),
-    "final_train_error": (
-        "training error (whole training split) after the last epoch",
-        _final("train_error"),
-        "train_error",
-    ),
     "mean_train_error": (
         "training error averaged over epochs 1..E, an uncensored area-under-curve speed (NaN for a diverged run)",
         lambda cell: np.asarray(cell.result.arrays["train_error"], float)[:, 1:].mean(axis=1),
         "train_error",
     ),
-    "epochs_to_target": (
-        "first epoch whose training error is <= target_error; runs that never reach it count as epochs + 1",
-        _epochs_to_target,
-        "train_error",
-    ),
-    "dead_fraction": (
-        "fraction of hidden units with a zero derivative on every training input, after the last epoch",
-        _final("dead_frac"),
-        "dead_frac",
-    ),
     "lost_units": (
         "fraction of hidden units lost after the last epoch: dead ones, or all of them if the run diverged",
         lambda cell: np.where(cell.result.arrays["diverged"], 1.0, np.asarray(cell.result.arrays["dead_frac"])[:, -1]),
         "lost",
-    ),
-    "log10_max_activation": (
-        "log10 of the largest |hidden activation| on the training split over all epochs (before any divergence)",
-        _log10_max_activation,
-        "max_abs_act",
     ),
     "diverged": (
         "1 if the run diverged (non-finite or exploded loss or parameters), else 0",
@@ -161,7 +130,6 @@ CURVES = {
     "train_error": ("training error (whole training split, log scale)", "log"),
     "test_accuracy": ("test accuracy", "linear"),
     "max_abs_act": ("largest |hidden activation| (log scale)", "log"),
-    "dead_frac": ("fraction of dead hidden units", "linear"),
     "lost": ("fraction of hidden units lost", "linear"),
 }
 
@@ -178,19 +146,15 @@ class ActivationZoo(Experiment):
         "properties": {
             **TRAINED_MLP_PROPERTIES,
             "epochs": {**EPOCHS, "minimum": 1},
-            "target_error": {"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 1},
             "batchnorm": {"enum": [None, "before", "after"]},
             "optimizer": {"enum": ["sgd", "adam"]},
             "logreg_baseline": {"type": "boolean"},
-            "dtype": {"enum": ["float32", "float64"]},
         },
     }
     metrics = {name: meaning for name, (meaning, _, _) in METRICS.items()}
     binary_metrics = frozenset({"diverged"})
 
     def check_metric(self, name, params):
-        if name == "epochs_to_target" and "target_error" not in params:
-            raise ValueError("params.target_error: epochs_to_target needs a target training error")
         if name == "accuracy_over_logreg" and not params.get("logreg_baseline"):
             raise ValueError("params.logreg_baseline: accuracy_over_logreg needs logreg_baseline: true")
         if name in ("slope_shift", "slope_spread") and _name(params.get("activation")) != "prelu":
@@ -294,9 +258,7 @@ class ActivationZoo(Experiment):
             for c in {_label(c): c for c in measured}.values()
         ]
         handles += [
-            h
-            for h in axes[0, 0].get_legend_handles_labels()[0]
-            if h.get_label().startswith(("logistic", "target", "initial"))
+            h for h in axes[0, 0].get_legend_handles_labels()[0] if h.get_label().startswith(("logistic", "initial"))
         ]
         fig.legend(handles=handles, loc="outside lower center", ncol=min(3, len(handles)), fontsize=7)
         plotting.save(fig, path)
@@ -344,8 +306,6 @@ def _draw_curves(plotting, ax, cells: list[Cell], curve: str, roles: dict, color
     if metric == "accuracy_over_logreg":
         logreg = cells[0].result.info["logreg_test_accuracy"]
         ax.axhline(logreg, color="black", linewidth=1, label="logistic regression (same split)")
-    if metric == "epochs_to_target":
-        ax.axhline(cells[0].params["target_error"], color="black", linestyle="--", linewidth=1, label="target error")
     ax.set_yscale(scale)
     ax.set_xlabel("epoch (0 = initialization)")
     ax.set_ylabel(ylabel)
