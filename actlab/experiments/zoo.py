@@ -260,7 +260,7 @@ class ActivationZoo(Experiment):
         handles += [
             h for h in axes[0, 0].get_legend_handles_labels()[0] if h.get_label().startswith(("logistic", "initial"))
         ]
-        fig.legend(handles=handles, loc="outside lower center", ncol=min(3, len(handles)), fontsize=7)
+        fig.legend(handles=handles, loc="outside lower center", ncol=min(len(tasks), 3, len(handles)), fontsize=7)
         plotting.save(fig, path)
         if curve == "slopes":
             return (
@@ -271,7 +271,7 @@ class ActivationZoo(Experiment):
         return (
             f"{ylabel.split(' (')[0].capitalize()} after each training epoch for every cell the verdict measured, "
             f"one panel per task: median over seeds with the 25-75% band; solid lines are judged conditions, "
-            f"dashed the negative control, dotted context."
+            f"dashed the negative control, dotted context; under each panel, the cells with diverged runs."
             + (
                 " A run that diverged counts as every unit lost from then on."
                 if curve == "lost"
@@ -302,12 +302,19 @@ def _draw_curves(plotting, ax, cells: list[Cell], curve: str, roles: dict, color
             label=_label(c),
             color=colors[_label(c)],
             linestyle=LINESTYLES[roles[c.id]],
+            marker="o",  # a run that diverged in its first epoch leaves a single point
+            markersize=2.5,
         )
+    diverged = [
+        f"\n{_label(c)}: {int(np.sum(c.result.arrays['diverged']))}/{len(c.result.arrays['diverged'])} diverged"
+        for c in cells
+        if np.any(c.result.arrays["diverged"])
+    ]
     if metric == "accuracy_over_logreg":
         logreg = cells[0].result.info["logreg_test_accuracy"]
         ax.axhline(logreg, color="black", linewidth=1, label="logistic regression (same split)")
     ax.set_yscale(scale)
-    ax.set_xlabel("epoch (0 = initialization)")
+    ax.set_xlabel("epoch (0 = initialization)" + "".join(diverged), fontsize=8)
     ax.set_ylabel(ylabel)
 
 
