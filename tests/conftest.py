@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import shutil
+import subprocess
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -123,3 +124,32 @@ def copy_workflow() -> Callable[[Path], Path]:
         return dest
 
     return copy
+
+
+@pytest.fixture(scope="session")
+def copy_run() -> Callable[[Path, Path], Path]:
+    """Copy a workflow folder with its results and Snakemake's records (it stays up to date)."""
+
+    def copy(src: Path, dest: Path) -> Path:
+        return Path(shutil.copytree(src, dest, symlinks=True))
+
+    return copy
+
+
+@pytest.fixture(scope="session")
+def shared_quick_run(tmp_path_factory, copy_workflow) -> Path:
+    """The quick profile run once per test session with 2 cores, tracking on (its default).
+
+    Never modified: the workflow and tracking tests take copies of it (``copy_run``), so that the
+    end-to-end suite trains the quick profile once, not once per module.
+    """
+    workdir = copy_workflow(tmp_path_factory.mktemp("quick-shared"))
+    result = subprocess.run(
+        ["snakemake", "--configfile", "config/quick.yaml", "--cores", "2"],
+        cwd=workdir,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert result.returncode == 0, result.stderr[-4000:]
+    return workdir

@@ -1,7 +1,8 @@
 """MLflow tracking (actlab.tracking, rule track_claims): run layout, idempotency, locking, failures.
 
-The workflow tests share one quick run with ``--cores 8`` on a fresh store (the 8 claims with the
-fewest runs); later tests work on copies of it, so only the tracking job runs again there.
+The workflow tests log the session's shared quick run again to a fresh store, with ``--cores 8``
+(the 8 claims with the fewest runs); later tests work on copies of it, so only the tracking job
+runs again there.
 """
 
 from __future__ import annotations
@@ -176,10 +177,14 @@ def result_hashes(workdir: Path) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def tracked_run(tmp_path_factory, copy_workflow) -> Tracked:
-    """The quick profile with tracking on a fresh store, on 8 cores."""
-    workdir = copy_workflow(tmp_path_factory.mktemp("tracked"))
+def tracked_run(shared_quick_run, tmp_path_factory, copy_run) -> Tracked:
+    """The session's quick run, its store and records removed, logged again to a fresh store on 8 cores."""
+    workdir = copy_run(shared_quick_run, tmp_path_factory.mktemp("tracked") / "workflow")
+    for path in [workdir / QUICK_STORE, *(workdir / "results-quick/claims").glob("*/mlflow.json")]:
+        path.unlink()
+    shutil.rmtree(workdir / "results-quick/mlartifacts", ignore_errors=True)
     tracked = Tracked(workdir, dict(sorted(expected_children(workdir).items(), key=lambda kv: kv[1])[:N_TRACKED]))
+    assert job_counts(tracked.snakemake("--cores", "8", "-n")) == {"track_claims": 1, "all": 1}
     result = tracked.snakemake("--cores", "8")
     assert result.returncode == 0, result.stderr[-4000:]
     return tracked
