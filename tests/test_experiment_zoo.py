@@ -34,8 +34,17 @@ def _cell(data, n_seeds: int = 3, **params) -> Cell:
 def test_a_cell_records_every_series_with_its_declared_shape(data):
     cell = _cell(data, logreg_baseline=True)
     a = cell.result.arrays
-    for name in ("train_error", "test_accuracy", "max_abs_act", "dead_frac"):
+    for name in (
+        "train_error",
+        "test_accuracy",
+        "max_abs_act",
+        "dead_frac",
+        "inactive_frac",
+        "zero_frac",
+        "abs_mean_act",
+    ):
         assert a[name].shape == (3, BASE["epochs"] + 1), name
+    assert a["layer_abs_mean_act"].shape == (3, BASE["depth"])
     assert a["loss"].shape == (3, BASE["epochs"])
     assert a["sign_agreement"].shape == a["linear_map_error"].shape == a["diverged"].shape == (3,)
     assert 0.0 < cell.result.info["logreg_test_accuracy"] <= 1.0
@@ -93,6 +102,83 @@ def test_a_diverged_run_loses_every_unit_and_stops_being_drawn(data):
     np.testing.assert_array_equal(ZOO.metric("diverged", cell), 1.0)
     for s, epoch in enumerate(a["diverged_epoch"]):
         assert np.isnan(a["train_error"][s, epoch:]).all() and np.isnan(a["max_abs_act"][s, epoch:]).all()
+    assert np.isnan(ZOO.metric("test_accuracy", cell)).all()
+
+
+def test_units_switched_off_by_their_bias_are_inactive_and_output_zeros_only_behind_a_relu(data):
+    """A bias of -100 puts every pre-activation below zero: every unit is inactive, a ReLU outputs
+    only zeros, a NecroReLU the same (forward = ReLU), a softplus none; a bias of +100 (one layer): none."""
+    off = {"bias_init": {"name": "constant", "value": -100.0}, "lr": 1e-9, "epochs": 1}
+    for activation, zeros in (("relu", 1.0), ({"name": "necro_relu", "slope": 0.1}, 1.0), ("softplus", 0.0)):
+        cell = _cell(data, activation=activation, **off)
+        np.testing.assert_array_equal(ZOO.metric("inactive_units", cell), 1.0)
+        np.testing.assert_array_equal(ZOO.metric("hidden_zeros", cell), zeros)
+    on = _cell(data, depth=1, bias_init={"name": "constant", "value": 100.0}, lr=1e-9, epochs=1)
+    np.testing.assert_array_equal(ZOO.metric("inactive_units", on), 0.0)
+    np.testing.assert_array_equal(ZOO.metric("hidden_zeros", on), 0.0)
+
+
+def test_a_positive_activation_has_a_larger_mean_than_its_centered_twin(data):
+    """sigmoid(z) = centered_sigmoid(z) + 0.5: at init each unit's mean output is near 0.5 for
+    sigmoid and near 0 for the centered one (symmetric weights); the metric must tell them apart."""
+    frozen = {"lr": 1e-9, "epochs": 1, "init": "glorot_normal"}
+    sigmoid = ZOO.metric("abs_mean_activation", _cell(data, activation="sigmoid", **frozen))
+    centered = ZOO.metric("abs_mean_activation", _cell(data, activation="centered_sigmoid", **frozen))
+    assert sigmoid.min() > 0.3 and centered.max() < 0.2
+
+
+def test_the_gap_is_training_minus_test_accuracy_and_grows_when_a_net_memorizes(data):
+    small = {"dataset": "moons", "validation_fraction": 0.5}
+    cell = _cell(data, **small)
+    a = cell.result.arrays
+    expected = (1 - a["train_error"][:, -1]) - a["test_accuracy"][:, -1]
+    np.testing.assert_array_equal(ZOO.metric("generalization_gap", cell), expected)
+    assert cell.result.info["n_train"] == 100  # half of the 200 training points held out for validation
+    assert a["validation_accuracy"].shape == a["l2"].shape == (3,)
+
+
+def test_l2_is_chosen_per_seed_on_the_validation_split(data):
+    """A crippling strength is never chosen over none, and a seed's arrays are then exactly those of
+    the run without weight decay; a list without a validation split is refused."""
+    params = {"validation_fraction": 0.25, "epochs": 5, "lr": 0.5}
+    plain = _cell(data, l2=0.0, **params)
+    chosen = _cell(data, l2=[1.0, 0.0], **params)
+    np.testing.assert_array_equal(chosen.result.arrays["l2"], 0.0)
+    for name, values in plain.result.arrays.items():
+        np.testing.assert_array_equal(chosen.result.arrays[name], values, err_msg=name)
+    assert chosen.result.info["l2_candidates"] == [0.0, 1.0]
+    crippled = _cell(data, l2=1.0, **params)
+    assert crippled.result.arrays["validation_accuracy"].max() < plain.result.arrays["validation_accuracy"].min()
+    with pytest.raises(ValueError, match="validation_fraction"):
+        ZOO.check({**BASE, "activation": "relu", "l2": [0.0, 1.0]})
+
+
+def test_scikit_learn_trains_the_same_setting_and_a_linear_stack_still_cannot_bend(data):
+    """With scikit-learn as the trainer an identity net stays near logistic regression on the moons
+    while a ReLU net beats it; only the metrics read from predictions are offered."""
+    sk = {"trainer": "sklearn", "init": "sklearn", "width": 16, "epochs": 40, "lr": 0.2, "logreg_baseline": True}
+    linear = _cell(data, activation="identity", **sk)
+    relu = _cell(data, activation="relu", **sk)
+    a = relu.result.arrays
+    assert a["train_error"].shape == a["test_accuracy"].shape == (3, 41) and np.isnan(a["test_accuracy"][:, 0]).all()
+    assert np.isfinite(a["test_accuracy"][:, 1:]).all() and not a["diverged"].any()
+    gain_linear, gain_relu = (ZOO.metric("accuracy_over_logreg", c) for c in (linear, relu))
+    assert gain_linear.max() < 0.02 and gain_relu.min() > gain_linear.max() + 0.02, (gain_linear, gain_relu)
+    ZOO.check(relu.params)
+    for name, message in (("lost_units", "internals"), ("test_accuracy", None)):
+        if message:
+            with pytest.raises(ValueError, match=message):
+                ZOO.check_metric(name, relu.params)
+        else:
+            ZOO.check_metric(name, relu.params)
+    for change, message in (({"activation": "elu"}, "only identity"), ({"init": "he_normal"}, "init: sklearn")):
+        with pytest.raises(ValueError, match=message):
+            ZOO.check({**relu.params, **change})
+
+
+def test_a_scikit_learn_run_that_explodes_is_counted_as_diverged(data):
+    cell = _cell(data, trainer="sklearn", init="sklearn", activation="relu", width=32, depth=4, lr=1e4, epochs=3)
+    assert cell.result.arrays["diverged"].all()
     assert np.isnan(ZOO.metric("test_accuracy", cell)).all()
 
 

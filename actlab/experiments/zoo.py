@@ -1,9 +1,11 @@
 """The activation zoo: one MLP per cell, trained on a task, measured as it learns.
 
-Used by the group-A claims of source 001 (``linear-collapse`` and its check ``linear-collapse-map``,
-``zero-centered-helps``, ``leaky-slope``, ``prelu-learns-slope``, ``relu6-bounds-explosion``,
-``leaky-relu6``, ``swish-beats-relu``, ``batchnorm-order`` and ``batchnorm-order-irrelevant``,
-``activation-advice``). A cell is a plain MLP of
+Used by every trained group-A claim: those of source 001 (``linear-collapse`` and its check
+``linear-collapse-map``, ``zero-centered-helps``, ``leaky-slope``, ``prelu-learns-slope``,
+``relu6-bounds-explosion``, ``leaky-relu6``, ``swish-beats-relu``, ``batchnorm-order`` and
+``batchnorm-order-irrelevant``, ``activation-advice``) and of source 000 (``softplus-vs-relu``,
+``abs-xor``, ``abs-worse-on-images``, ``necro-relu``, ``relu-overfits-less``, ``elu-zero-mean``,
+``mixed-activations``). A cell is a plain MLP of
 ``depth`` hidden layers of ``width`` units with one activation (any of :mod:`actlab.activations`),
 one initializer, optionally batch norm before or after each activation, trained with plain
 mini-batch SGD (or Adam, ``optimizer: adam``) at learning rate ``lr`` for ``epochs`` epochs on one
@@ -18,8 +20,16 @@ eval mode, which gives per seed
 * the largest absolute hidden activation ``max_l max_{n, j} |a_lnj|`` (activation explosion);
 * the fraction of hidden units that are dead: zero derivative on every training input
   (:func:`actlab.probes.dead_units`; below zero for ReLU, above the cap for ReLU6);
+* the fraction of hidden units that are inactive: pre-activation ``<= 0`` on every training input
+  (read from the forward pass, so it applies to NecroReLU, whose derivative is never zero);
+* the fraction of hidden outputs that are exactly zero (sparsity), and each hidden layer's mean
+  over units of ``|mean_n a_nj|``, how far the units' mean outputs are from zero (Clevert et al.
+  2016, sec. 2);
 
-and the test split's accuracy is recorded by :func:`actlab.training.train`. At initialization
+and the test split's accuracy is recorded by :func:`actlab.training.train`. With
+``validation_fraction`` the last part of the training split is held out; a list of ``l2``
+weight-decay strengths is then each trained, and every seed keeps the strength its validation
+accuracy prefers, so that no choice ever looks at the test split. At initialization
 the *sign agreement* of every unit's incoming weight gradient is measured on one mini-batch (the
 first ``batch_size`` training examples, no batch norm): for unit ``j`` of dense layer ``l >= 2``,
 
@@ -41,6 +51,7 @@ from pathlib import Path
 
 import numpy as np
 
+from actlab.datasets import Dataset
 from actlab.experiments.base import (
     EPOCHS,
     TRAINED_MLP_PROPERTIES,
@@ -53,7 +64,7 @@ from actlab.experiments.base import (
 )
 from actlab.losses import get_loss
 from actlab.probes import dead_units
-from actlab.training import ArrayData, train
+from actlab.training import EXPLODED_LOSS, ArrayData, train
 
 
 def _final(name: str):
@@ -63,6 +74,12 @@ def _final(name: str):
 
 def _accuracy_over_logreg(cell: Cell) -> np.ndarray:
     return _final("test_accuracy")(cell) - cell.result.info["logreg_test_accuracy"]
+
+
+def _gap(cell: Cell) -> np.ndarray:
+    """Training accuracy minus test accuracy after each epoch, ``(S, E + 1)``."""
+    a = cell.result.arrays
+    return (1.0 - np.asarray(a["train_error"], float)) - np.asarray(a["test_accuracy"], float)
 
 
 def _slope_shift(cell: Cell) -> np.ndarray:
@@ -95,6 +112,31 @@ METRICS = {
         "fraction of hidden units lost after the last epoch: dead ones, or all of them if the run diverged",
         lambda cell: np.where(cell.result.arrays["diverged"], 1.0, np.asarray(cell.result.arrays["dead_frac"])[:, -1]),
         "lost",
+    ),
+    "inactive_units": (
+        "fraction of hidden units inactive after the last epoch (pre-activation <= 0 on every training input: "
+        "a ReLU unit outputs 0 everywhere, a leaky one stays on its negative side), or all of them if the run diverged",
+        lambda cell: np.where(
+            cell.result.arrays["diverged"], 1.0, np.asarray(cell.result.arrays["inactive_frac"])[:, -1]
+        ),
+        "inactive",
+    ),
+    "hidden_zeros": (
+        "fraction of hidden outputs that are exactly zero on the training inputs after the last epoch (sparsity; "
+        "NaN for a diverged run)",
+        _final("zero_frac"),
+        "zero_frac",
+    ),
+    "abs_mean_activation": (
+        "|mean over training inputs of a unit's output|, averaged over the units and hidden layers, after the "
+        "last epoch (NaN for a diverged run)",
+        lambda cell: np.mean(cell.result.arrays["layer_abs_mean_act"], axis=1),
+        "layers",
+    ),
+    "generalization_gap": (
+        "training accuracy minus test accuracy after the last epoch (NaN for a diverged run)",
+        lambda cell: _gap(cell)[:, -1],
+        "gap",
     ),
     "diverged": (
         "1 if the run diverged (non-finite or exploded loss or parameters), else 0",
@@ -131,6 +173,9 @@ CURVES = {
     "test_accuracy": ("test accuracy", "linear"),
     "max_abs_act": ("largest |hidden activation| (log scale)", "log"),
     "lost": ("fraction of hidden units lost", "linear"),
+    "inactive": ("fraction of hidden units inactive (pre-activation <= 0 on every training input)", "linear"),
+    "zero_frac": ("fraction of hidden outputs exactly zero (training inputs)", "linear"),
+    "gap": ("generalization gap (training accuracy - test accuracy)", "linear"),
 }
 
 #: line style of a cell by the role of the condition measured on it
@@ -149,6 +194,14 @@ class ActivationZoo(Experiment):
             "batchnorm": {"enum": [None, "before", "after"]},
             "optimizer": {"enum": ["sgd", "adam"]},
             "logreg_baseline": {"type": "boolean"},
+            "l2": {
+                "oneOf": [
+                    {"type": "number", "minimum": 0},
+                    {"type": "array", "items": {"type": "number", "minimum": 0}, "minItems": 1},
+                ]
+            },
+            "validation_fraction": {"type": "number", "exclusiveMinimum": 0, "maximum": 0.5},
+            "trainer": {"enum": ["actlab", "sklearn"]},
         },
     }
     metrics = {name: meaning for name, (meaning, _, _) in METRICS.items()}
@@ -161,17 +214,58 @@ class ActivationZoo(Experiment):
             raise ValueError(f"params.activation: {name} is defined for PReLU units only")
         if name in ("linear_map_error", "grad_sign_agreement") and params.get("batchnorm"):
             raise ValueError(f"params.batchnorm: {name} is measured without batch norm")
+        if params.get("trainer") == "sklearn" and name not in SKLEARN_METRICS:
+            raise ValueError(
+                f"params.trainer: {name} reads the network's internals; a scikit-learn cell gives only "
+                f"{', '.join(sorted(SKLEARN_METRICS))}"
+            )
+
+    def check(self, params):
+        if params.get("trainer") == "sklearn":
+            _check_sklearn(params)
+            return
+        super().check(params)
+        if isinstance(params.get("l2"), list) and "validation_fraction" not in params:
+            raise ValueError(
+                "params.l2: a list of candidate strengths is chosen on a validation split: set validation_fraction"
+            )
 
     def run(self, params, seeds, data):
         """Train all seeds of one cell and record its curves.
 
-        Returns arrays ``train_error`` and ``test_accuracy`` ``(S, E + 1)``, ``max_abs_act`` and
-        ``dead_frac`` ``(S, E + 1)`` (NaN from a seed's divergence on), ``loss`` ``(S, E)``,
-        ``diverged`` and ``diverged_epoch`` ``(S,)``; with no batch norm ``sign_agreement``
-        ``(S,)``; for PReLU units ``slopes_init`` and ``slopes_final`` ``(S, L, width)``; with no
-        batch norm ``linear_map_error`` ``(S,)``.
+        Returns arrays ``train_error``, ``test_accuracy``, ``max_abs_act``, ``dead_frac``,
+        ``inactive_frac``, ``zero_frac`` and ``abs_mean_act`` ``(S, E + 1)`` (NaN from a seed's
+        divergence on), ``layer_abs_mean_act`` ``(S, L)`` after the last epoch, ``loss``
+        ``(S, E)``, ``diverged`` and ``diverged_epoch`` ``(S,)``; with no batch norm
+        ``sign_agreement`` and ``linear_map_error`` ``(S,)``; for PReLU units ``slopes_init`` and
+        ``slopes_final`` ``(S, L, width)``. With a ``validation_fraction`` the net trains on the rest
+        of the training split and also returns ``validation_accuracy`` and ``l2`` ``(S,)``: with a
+        list of ``l2`` strengths, every one is trained and each seed keeps the one whose
+        validation accuracy is highest (the weakest among ties; a diverged run is never chosen).
         """
         ds = data[params["dataset"]]
+        if params.get("trainer") == "sklearn":
+            return train_sklearn(params, seeds, ds)
+        strengths = params.get("l2", 0.0)
+        strengths = sorted(strengths) if isinstance(strengths, list) else [strengths]
+        fraction = params.get("validation_fraction")
+        validation = None
+        if fraction:
+            n_fit = len(ds.x_train) - int(round(fraction * len(ds.x_train)))
+            validation = (ds.x_train[n_fit:], ds.y_train[n_fit:])
+            ds = Dataset(ds.name, ds.task, ds.x_train[:n_fit], ds.y_train[:n_fit], ds.x_test, ds.y_test)
+        runs = [self._train(params, seeds, ds, l2, validation) for l2 in strengths]
+        if len(runs) == 1:
+            return runs[0]
+        scores = np.stack([np.nan_to_num(r.arrays["validation_accuracy"], nan=-1.0) for r in runs])
+        chosen = np.argmax(scores, axis=0)  # first maximum: the weakest strength among ties
+        seed_index = np.arange(len(chosen))
+        arrays = {name: np.stack([r.arrays[name] for r in runs])[chosen, seed_index] for name in runs[0].arrays}
+        info = {**runs[0].info, "n_diverged": int(arrays["diverged"].sum()), "l2_candidates": strengths}
+        return CellResult(arrays, info)
+
+    def _train(self, params, seeds, ds, l2: float, validation) -> CellResult:
+        """One ensemble trained on ``ds`` with weight decay ``l2``; see :meth:`run`."""
         net = build_mlp(params, ds, seeds)
         loss = get_loss(ds.loss)
         arrays: dict[str, np.ndarray] = {}
@@ -191,6 +285,10 @@ class ActivationZoo(Experiment):
             series["max_abs_act"].append(np.max([np.abs(a).max(axis=(1, 2)) for a in cache.post], axis=0))
             masks = dead_units(net, cache.pre, cache.post)
             series["dead_frac"].append(np.concatenate(masks, axis=1).mean(axis=1))
+            inactive = [np.all(z <= 0, axis=1) for z in cache.pre]
+            series["inactive_frac"].append(np.concatenate(inactive, axis=1).mean(axis=1))
+            series["zero_frac"].append(np.mean([np.mean(a == 0, axis=(1, 2)) for a in cache.post], axis=0))
+            series["layer_abs_mean_act"].append(np.stack([np.abs(a.mean(axis=1)).mean(axis=1) for a in cache.post], 1))
 
         with np.errstate(all="ignore"):
             history = train(
@@ -199,11 +297,18 @@ class ActivationZoo(Experiment):
                 loss=loss,
                 optimizer={"name": params.get("optimizer", "sgd"), "lr": params["lr"]},
                 epochs=params["epochs"],
+                l2=l2,
                 test=(ds.x_test, ds.y_test),
                 on_epoch=on_epoch,
             )
         n_points = params["epochs"] + 1
         after = _after_divergence(history.diverged_epoch, n_points)
+        rows = series.pop("layer_abs_mean_act")
+        layers = np.full((net.n_seeds, n_points, net.n_hidden), np.nan)  # (S, E + 1, L)
+        layers[:, : len(rows)] = np.stack(rows, axis=1)
+        layers[after] = np.nan
+        arrays["layer_abs_mean_act"] = layers[:, -1]
+        series["abs_mean_act"] = list(layers.mean(axis=2).T)
         for name, rows in series.items():
             values = np.full((net.n_seeds, n_points), np.nan)
             values[:, : len(rows)] = np.stack(rows, axis=1)
@@ -220,6 +325,12 @@ class ActivationZoo(Experiment):
         if not params.get("batchnorm"):
             with np.errstate(all="ignore"):  # a diverged net's weights may overflow; its error is then NaN
                 arrays["linear_map_error"] = linear_map_error(net, ds.x_test)
+        if validation is not None:
+            with np.errstate(all="ignore"):
+                out = net.predict(validation[0])
+            accuracy = loss.accuracy(out, np.broadcast_to(validation[1], out.shape))
+            arrays["validation_accuracy"] = np.where(history.diverged, np.nan, accuracy)
+            arrays["l2"] = np.full(net.n_seeds, float(l2))
         info = {"n_diverged": int(history.diverged.sum()), "n_train": int(len(ds.x_train))}
         if params.get("logreg_baseline"):
             info["logreg_test_accuracy"] = logreg_accuracy(ds)
@@ -248,6 +359,8 @@ class ActivationZoo(Experiment):
             in_task = [c for c in measured if c.params["dataset"] == task]
             if curve == "slopes":
                 _draw_slopes(ax, in_task, colors)
+            elif curve == "layers":
+                _draw_layers(plotting, ax, in_task, roles, colors)
             else:
                 _draw_curves(plotting, ax, in_task, curve, roles, colors, claim["decision"]["metric"])
             ax.set_title(f"task: {task}")
@@ -267,6 +380,13 @@ class ActivationZoo(Experiment):
                 "The negative-side slope each PReLU unit learned, pooled over seeds, one panel per task; the dashed "
                 "line is the slope every unit started from."
             )
+        if curve == "layers":
+            return (
+                "|Mean output| of a hidden unit over the training inputs, averaged over the units of each hidden "
+                "layer, after training, for every cell the verdict measured, one panel per task: median over seeds "
+                "with the 25-75% band; solid lines are judged conditions, dashed the negative control, dotted "
+                "context."
+            )
         ylabel = CURVES[curve][0]
         return (
             f"{ylabel.split(' (')[0].capitalize()} after each training epoch for every cell the verdict measured, "
@@ -274,7 +394,7 @@ class ActivationZoo(Experiment):
             f"dashed the negative control, dotted context; under each panel, the cells with diverged runs."
             + (
                 " A run that diverged counts as every unit lost from then on."
-                if curve == "lost"
+                if curve in ("lost", "inactive")
                 else " A run that diverged stops being drawn at its divergence."
             )
         )
@@ -283,9 +403,12 @@ class ActivationZoo(Experiment):
 def _series(cell: Cell, curve: str) -> np.ndarray:
     """The per-seed, per-epoch values ``(S, E + 1)`` a figure draws for ``curve`` (see :data:`CURVES`)."""
     a = cell.result.arrays
-    if curve == "lost":
-        after = _after_divergence(np.asarray(a["diverged_epoch"]), a["dead_frac"].shape[1])
-        return np.where(after, 1.0, a["dead_frac"])
+    if curve in ("lost", "inactive"):
+        fraction = a["dead_frac" if curve == "lost" else "inactive_frac"]
+        after = _after_divergence(np.asarray(a["diverged_epoch"]), fraction.shape[1])
+        return np.where(after, 1.0, fraction)
+    if curve == "gap":
+        return _gap(cell)
     return np.asarray(a[curve], float)
 
 
@@ -318,6 +441,24 @@ def _draw_curves(plotting, ax, cells: list[Cell], curve: str, roles: dict, color
     ax.set_ylabel(ylabel)
 
 
+def _draw_layers(plotting, ax, cells: list[Cell], roles: dict, colors: dict) -> None:
+    for c in cells:
+        values = c.result.arrays["layer_abs_mean_act"]  # (S, L)
+        plotting.band(
+            ax,
+            np.arange(1, values.shape[1] + 1),
+            values,
+            label=_label(c),
+            color=colors[_label(c)],
+            linestyle=LINESTYLES[roles[c.id]],
+            marker="o",
+            markersize=3,
+        )
+    ax.set_yscale("log")
+    ax.set_xlabel("hidden layer")
+    ax.set_ylabel("mean over units of |mean output| (log scale)")
+
+
 def _draw_slopes(ax, cells: list[Cell], colors: dict) -> None:
     for c in cells:
         final = c.result.arrays["slopes_final"]
@@ -326,6 +467,86 @@ def _draw_slopes(ax, cells: list[Cell], colors: dict) -> None:
     ax.axvline(start, color="black", linestyle="--", linewidth=1, label="initial slope")
     ax.set_xlabel("learned PReLU slope (every unit of every layer and seed)")
     ax.set_ylabel("units")
+
+
+#: actlab activation name -> scikit-learn's, for the activations ``MLPClassifier`` has
+SKLEARN_ACTIVATIONS = {"identity": "identity", "sigmoid": "logistic", "tanh": "tanh", "relu": "relu"}
+#: the metrics a scikit-learn cell can give: those read from its predictions alone
+SKLEARN_METRICS = frozenset({"test_accuracy", "accuracy_over_logreg", "mean_train_error", "diverged"})
+
+
+def _check_sklearn(params: dict) -> None:
+    """What a ``trainer: sklearn`` cell can express; raise ``ValueError`` naming the key."""
+    if not isinstance(params["activation"], str) or params["activation"] not in SKLEARN_ACTIVATIONS:
+        raise ValueError(
+            f"activation: scikit-learn's MLPClassifier has only {', '.join(SKLEARN_ACTIVATIONS)} (got "
+            f"{params['activation']!r})"
+        )
+    if params["init"] != "sklearn":
+        raise ValueError("init: a scikit-learn cell uses scikit-learn's own initialization; write init: sklearn")
+    for key in ("batchnorm", "validation_fraction", "bias_init"):
+        if params.get(key):
+            raise ValueError(f"{key}: not available with trainer: sklearn")
+    if isinstance(params.get("l2"), list):
+        raise ValueError("l2: a scikit-learn cell takes one strength")
+
+
+def train_sklearn(params: dict, seeds, ds) -> CellResult:
+    """Train one scikit-learn ``MLPClassifier`` per seed on the cell's setting, epoch by epoch.
+
+    The same architecture, activation, optimizer (plain SGD: ``momentum=0``; or Adam), learning
+    rate, batch size, epochs and weight decay (``alpha = l2 * batch_size``, the correspondence
+    pinned by ``tests/test_sklearn_parity.py``) as an actlab cell, but scikit-learn's own code,
+    initialization (Glorot uniform, Glorot & Bengio 2010) and output layer (one logistic unit for
+    two classes). Each seed's ``random_state`` comes from its "sklearn" seed stream, so paired
+    cells share it; ``partial_fit`` runs one shuffled epoch per call. Returns ``train_error`` and
+    ``test_accuracy`` ``(S, E + 1)`` (NaN at epoch 0, which ``partial_fit`` cannot show, and from a
+    divergence on), ``loss`` ``(S, E)``, ``diverged`` and ``diverged_epoch`` ``(S,)``.
+    """
+    import warnings
+
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.neural_network import MLPClassifier
+
+    n_seeds, n_epochs = len(seeds), params["epochs"]
+    arrays = {
+        "train_error": np.full((n_seeds, n_epochs + 1), np.nan),
+        "test_accuracy": np.full((n_seeds, n_epochs + 1), np.nan),
+        "loss": np.full((n_seeds, n_epochs), np.nan),
+        "diverged": np.zeros(n_seeds, bool),
+        "diverged_epoch": np.full(n_seeds, -1),
+    }
+    y_train, y_test = ds.y_train.argmax(axis=1), ds.y_test.argmax(axis=1)
+    for s, rng in enumerate(seeds.rngs("sklearn")):
+        model = MLPClassifier(
+            hidden_layer_sizes=(params["width"],) * params["depth"],
+            activation=SKLEARN_ACTIVATIONS[params["activation"]],
+            solver=params.get("optimizer", "sgd"),
+            alpha=params.get("l2", 0.0) * params["batch_size"],
+            batch_size=params["batch_size"],
+            learning_rate_init=params["lr"],
+            momentum=0.0,
+            nesterovs_momentum=False,
+            random_state=int(rng.integers(2**31 - 1)),
+        )
+        for epoch in range(1, n_epochs + 1):
+            try:
+                with warnings.catch_warnings(), np.errstate(all="ignore"):
+                    warnings.simplefilter("ignore", ConvergenceWarning)
+                    model.partial_fit(ds.x_train, y_train, classes=np.arange(ds.n_outputs))
+                exploded = not np.isfinite(model.loss_) or model.loss_ > EXPLODED_LOSS
+            except ValueError:  # "Solver produced non-finite parameter weights"
+                exploded = True
+            if exploded:
+                arrays["diverged"][s], arrays["diverged_epoch"][s] = True, epoch
+                break
+            arrays["loss"][s, epoch - 1] = model.loss_
+            arrays["train_error"][s, epoch] = 1.0 - model.score(ds.x_train, y_train)
+            arrays["test_accuracy"][s, epoch] = model.score(ds.x_test, y_test)
+    info = {"n_diverged": int(arrays["diverged"].sum()), "n_train": int(len(ds.x_train)), "trainer": "sklearn"}
+    if params.get("logreg_baseline"):
+        info["logreg_test_accuracy"] = logreg_accuracy(ds)
+    return CellResult(arrays, info)
 
 
 def sign_agreement(net, loss, x: np.ndarray, y: np.ndarray) -> np.ndarray:
