@@ -123,6 +123,34 @@ def check_register(register: dict, sources: dict, profile: str = "full") -> None
             )
         for prof in ("full", "quick"):
             _check_claim(profile_view(raw, prof), f"{where} [{prof} profile]", prof)
+    _check_replications(register["claims"])
+
+
+#: the parts of a decision rule a replication must share with the claim it replicates (its
+#: conditions may be a subset: another trainer may lack some activations)
+REPLICATED_RULE = ("metric", "compare", "threshold", "split_by", "diverged")
+
+
+def _check_replications(claims: list[dict]) -> None:
+    """A ``replicates`` entry names another claim and judges it by the same rule."""
+    by_id = {c["id"]: c for c in claims}
+    for index, raw in enumerate(claims):
+        target = raw.get("replicates")
+        if target is None:
+            continue
+        where = f"claims[{index}] (id {raw['id']!r}).replicates"
+        original = by_id.get(target)
+        if original is None or original.get("replicates") or original.get("kind", "claim") != "claim":
+            raise RegisterError(f"{where}: {target!r} is not a claim of the register that is not itself a replication")
+        mine, theirs = raw["decision"], original["decision"]
+        for key in REPLICATED_RULE:
+            if mine.get(key) != theirs.get(key):
+                raise RegisterError(
+                    f"{where}: decision.{key} differs from {target!r}'s; a replication judges by the same rule"
+                )
+        for key in ("over", "baseline", "op"):
+            if (mine.get("contrast") or {}).get(key) != (theirs.get("contrast") or {}).get(key):
+                raise RegisterError(f"{where}: decision.contrast.{key} differs from {target!r}'s")
 
 
 def _check_claim(claim: dict, where: str, profile: str) -> None:

@@ -149,6 +149,15 @@ def provenance(benchmark_paths: list[str]) -> dict:
     }
 
 
+def replication_agreement(original: dict | None, replication: dict) -> str:
+    """How a replication's verdict compares with the original's: agrees, differs, or no original."""
+    if original is None:
+        return f"{replication['replicates']} was not judged in this run"
+    if original["verdict"] == replication["verdict"]:
+        return "agrees"
+    return f"differs ({original['verdict']} vs {replication['verdict']})"
+
+
 def fmt(x) -> str:
     """A number as the report shows it (4 significant digits)."""
     if x is None:
@@ -207,14 +216,23 @@ def render(
         ]
         for c in v["conditions"]:
             c["interval_text"] = interval_text(c)
-    claims = [v for v in verdicts if v["kind"] != "check"]
+    replications = [v for v in verdicts if v.get("replicates")]
+    claims = [v for v in verdicts if v["kind"] != "check" and not v.get("replicates")]
     checks = [v for v in verdicts if v["kind"] == "check"]
+    by_id = {v["claim"]: v for v in claims}
+    for r in replications:
+        original = by_id.get(r["replicates"])
+        r["agreement"] = replication_agreement(original, r)
+        if original is not None:
+            original["replication"] = {"claim": r["claim"], "agreement": r["agreement"]}
+            r["original_verdict"] = original["verdict"]
     groups = [(key, title, [v for v in claims if v["group"] == key]) for key, title in GROUPS.items()]
     groups = [g for g in groups if g[2]]
     context = {
         "groups": groups,
         "checks": checks,
-        "ordered": [v for _, _, items in groups for v in items] + checks,
+        "replications": replications,
+        "ordered": [v for _, _, items in groups for v in items] + replications + checks,
         "counts": {k: sum(v["verdict"] == k for v in claims) for k in CLAIM_LABELS},
         "check_counts": {k: sum(v["verdict"] == k for v in checks) for k in CHECK_LABELS},
         "n_claims": len(claims),

@@ -24,6 +24,11 @@ def _claims_with(change) -> dict:
     return register
 
 
+def _replication(claims: list) -> dict:
+    """The register's scikit-learn replication of linear-collapse (edited in place by a case)."""
+    return next(c for c in claims if c["id"] == "linear-collapse-sklearn")
+
+
 def _set(path: list, value):
     def change(claims):
         target = claims
@@ -81,6 +86,26 @@ CLAIM_CASES = {
     "leaderboard leaving an axis out": (
         lambda c: c[0].update(paired_seeds=True, leaderboard={"over": "activation"}),
         ["leaderboard", "depth", "add them to 'by'"],
+    ),
+    "replication of an unknown claim": (
+        lambda c: _replication(c).update(replicates="no-such-claim"),
+        ["linear-collapse-sklearn", "replicates", "no-such-claim"],
+    ),
+    "replication judged by another rule": (
+        lambda c: _replication(c)["decision"].update(threshold=0.2),
+        ["linear-collapse-sklearn", "replicates", "decision.threshold differs"],
+    ),
+    "scikit-learn cell with an activation it lacks": (
+        lambda c: _replication(c)["grid"].update(activation=["identity", "swish"]),
+        ["linear-collapse-sklearn", "MLPClassifier has only", "swish"],
+    ),
+    "scikit-learn cell with actlab's initialization": (
+        lambda c: _replication(c)["params"].update(init="he_normal"),
+        ["linear-collapse-sklearn", "init: sklearn"],
+    ),
+    "scikit-learn cell asked for an internal metric": (
+        lambda c: _replication(c)["decision"].update(metric="lost_units"),
+        ["linear-collapse-sklearn", "reads the network's internals"],
     ),
     "leaderboard on a missing axis": (
         _set([0, "leaderboard"], {"over": "width"}),
