@@ -537,8 +537,6 @@ def judge(claim: dict, cells: list[Cell], experiment: Experiment, global_seed: i
         "conditions": summaries,
         "cells": [c.id for c in cells],
     }
-    if claim.get("replicates"):
-        result["replicates"] = claim["replicates"]
     if reason:
         result["reason"] = reason
     if controls:

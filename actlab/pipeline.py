@@ -85,6 +85,8 @@ def judge_claim(seed: int, claim: dict, cell_paths: dict, outdir: str | Path) ->
         for cid, (npz, js) in cell_paths.items()
     ]
     verdict = judging.judge(claim, cells, experiment, seed)
+    if claim.get("replicates"):
+        verdict["replicates"] = claim["replicates"]  # the report pairs it with the claim it replicates
     caption = experiment.figure(claim, cells, verdict, outdir / "figure.png")
     plotting.verdict_figure(verdict, outdir / "verdict.png")
     verdict["figures"] = [
