@@ -70,7 +70,13 @@ def test_quick_run_writes_every_claim(quick_run):
     html = (quick_run / "results-quick/report/index.html").read_text()
     assert all(cid in html for cid in claim_ids)
     assert "data:image/png;base64," in html
-    assert (quick_run / "results-quick/report/claims.md").exists()
+    markdown = (quick_run / "results-quick/report/claims.md").read_text()
+    replications = {c: json.loads(p.read_text()) for c, p in found.items() if "replicates" in json.loads(p.read_text())}
+    assert replications and "## Replications with scikit-learn" in markdown
+    for claim, verdict in replications.items():  # next to the claim it replicates: agrees or differs
+        original = json.loads(found[verdict["replicates"]].read_text())["verdict"]
+        agreement = "agrees" if original == verdict["verdict"] else f"differs ({original} vs {verdict['verdict']})"
+        assert f"[{agreement}](#{claim})" in markdown, claim
 
 
 def test_second_invocation_has_nothing_to_do(quick_run):

@@ -2,10 +2,11 @@
 
 Used by every trained group-A claim: those of source 001 (``linear-collapse`` and its check
 ``linear-collapse-map``, ``zero-centered-helps``, ``leaky-slope``, ``prelu-learns-slope``,
-``relu6-bounds-explosion``, ``leaky-relu6``, ``swish-beats-relu``, ``batchnorm-order`` and
-``batchnorm-order-irrelevant``, ``activation-advice``) and of source 000 (``softplus-vs-relu``,
+``prelu-beats-leaky``, ``relu6-bounds-explosion``, ``leaky-relu6``, ``swish-beats-relu``,
+``hard-swish-matches-swish``, ``batchnorm-order`` and ``batchnorm-order-irrelevant``,
+``activation-advice``) and of source 000 (``softplus-vs-relu``,
 ``abs-xor``, ``abs-worse-on-images``, ``necro-relu``, ``relu-overfits-less``, ``elu-zero-mean``,
-``mixed-activations``). A cell is a plain MLP of
+``mixed-activations``), and the scikit-learn replications of two of them. A cell is a plain MLP of
 ``depth`` hidden layers of ``width`` units with one activation (any of :mod:`actlab.activations`),
 one initializer, optionally batch norm before or after each activation, trained with plain
 mini-batch SGD (or Adam, ``optimizer: adam``) at learning rate ``lr`` for ``epochs`` epochs on one
