@@ -161,6 +161,9 @@ class Samples:
     usable: np.ndarray
     #: every seed's value after the divergence rule, NaN where not usable, shape (n_seeds,)
     all_values: np.ndarray
+    #: the rule is ``keep``: a diverged run's own value of the metric is a measurement (e.g. a
+    #: metric that defines a diverged net as having lost every unit), not a stand-in
+    diverged_kept: bool = False
 
 
 def samples(
@@ -171,16 +174,15 @@ def samples(
     Diverged seeds follow ``decision.diverged.count``: ``value`` (replaced by ``diverged.value``),
     ``worst`` (replaced by the value of the cell's other seeds least favourable to the claim: the
     smallest for ``>``, the largest for ``<``, and the reverse in a contrast's ``baseline``), ``exclude``, or
-    ``keep`` (the metric is untouched by the divergence, e.g. read at initialization).
-    A non-finite value of a seed that did not diverge means the metric is undefined for that
+    ``keep`` (the metric's own value, e.g. read at initialization, or defined for a diverged net;
+    a diverged run whose metric is not finite is left out). Diverged runs are counted under every
+    rule. A non-finite value of a seed that did not diverge means the metric is undefined for that
     net (e.g. no dead unit to revive): it is left out and counted.
     """
     raw = np.asarray(experiment.metric(decision["metric"], cell), float)[seeds].copy()
     flags = experiment.diverged(cell)
     diverged = np.zeros(len(raw), bool) if flags is None else np.asarray(flags, bool)[seeds]
     rule = decision.get("diverged") or {"count": "exclude"}
-    if rule["count"] == "keep":
-        diverged = np.zeros(len(raw), bool)
     undefined = ~np.isfinite(raw) & ~diverged
     keep = ~undefined
     if rule["count"] == "value":
@@ -191,9 +193,19 @@ def samples(
         worst = (np.min(ok) if low_is_worse else np.max(ok)) if len(ok) else np.nan
         raw[diverged] = worst
         keep &= np.isfinite(raw)
+    elif rule["count"] == "keep":
+        keep &= np.isfinite(raw)
     else:
         keep &= ~diverged
-    return Samples(raw[keep], len(raw), int(diverged.sum()), int(undefined.sum()), keep, np.where(keep, raw, np.nan))
+    return Samples(
+        raw[keep],
+        len(raw),
+        int(diverged.sum()),
+        int(undefined.sum()),
+        keep,
+        np.where(keep, raw, np.nan),
+        rule["count"] == "keep",
+    )
 
 
 def _tuned(candidates: list[Cell], experiment: Experiment, decision: dict) -> Cell:
@@ -271,18 +283,24 @@ def _part_conditions(
 
 def _all_diverged(cond: dict) -> bool:
     """Every run of the condition (or of one side of a contrast) diverged."""
-    return any(s.n_seeds and s.n_diverged == s.n_seeds for s in cond["counts"])
+    return any(_nothing_measured(s) for s in cond["counts"])
+
+
+def _nothing_measured(s: Samples) -> bool:
+    """Every run diverged and the rule put a stand-in in place of each (not ``keep``)."""
+    return bool(s.n_seeds) and s.n_diverged == s.n_seeds and not s.diverged_kept
 
 
 def _shortfall(cond: dict, min_n: int) -> str | None:
     """Why a condition cannot be judged (every run diverged, too few usable seeds), or None.
 
-    A condition whose every run diverged is never judged, whatever the ``diverged`` rule: its
-    values would all be the stated or worst value, an estimate of the rule, not of the net.
+    A condition whose every run diverged is never judged under ``value``, ``worst`` or ``exclude``:
+    its values would all be the stated or worst value, an estimate of the rule, not of the net.
+    Under ``keep`` each diverged run's value is the metric's own reading of it, so it is judged.
     """
     for name, s in zip(("treatment", "baseline"), cond["counts"], strict=False):
         which = f" ({name})" if len(cond["counts"]) == 2 else ""
-        if s.n_seeds and s.n_diverged == s.n_seeds:
+        if _nothing_measured(s):
             return f"every run{which} diverged ({s.n_diverged} of {s.n_seeds}): nothing was measured"
         if len(s.values) < min_n:
             lost = []

@@ -91,7 +91,7 @@ def test_a_negative_control_that_is_not_refuted_makes_the_claim_inconclusive():
         ({"count": "value", "value": 9.0}, [0.5] * 8 + [9.0] * 3, 3, 1),
         ({"count": "worst"}, [0.5] * 8 + [0.5] * 3, 3, 1),  # compare "<": the largest value the cell saw
         ({"count": "exclude", "reason": "left out for a test"}, [0.5] * 8, 3, 1),
-        ({"count": "keep", "reason": "read before training"}, [0.5] * 8 + [1e30], 0, 3),
+        ({"count": "keep", "reason": "read before training"}, [0.5] * 8 + [1e30], 3, 1),  # counted, own value
     ],
 )
 def test_diverged_runs_count_as_the_claim_declares(rule, used, n_diverged, n_undefined):
@@ -103,6 +103,20 @@ def test_diverged_runs_count_as_the_claim_declares(rule, used, n_diverged, n_und
     )
     assert sorted(samples.values) == sorted(used)
     assert (samples.n_diverged, samples.n_undefined, samples.n_seeds) == (n_diverged, n_undefined, 12)
+
+
+def test_a_kept_metric_of_nets_that_all_diverged_is_judged_and_their_divergence_shown():
+    """Under keep the metric reads a diverged net itself (e.g. every unit lost): such a condition is
+    judged on those readings, and its diverged runs are counted in the report, never hidden."""
+    cell = _cell({"a": "x"}, np.full(12, 2.0), np.ones(12, bool))
+    keep = {"count": "keep", "reason": "the metric reads a diverged net as 2.0"}
+    verdict = judging.judge(_claim({"a": ["x"]}, diverged=keep), [cell], _Table(), 0)
+    (summary,) = verdict["conditions"]
+    assert (summary["n"], summary["n_diverged"], summary["estimate"]) == (12, 12, 2.0)
+    assert summary["verdict"] == "refuted" and "reason" not in summary  # the test claim wants < threshold
+    stand_in = {"count": "value", "value": 2.0}
+    verdict = judging.judge(_claim({"a": ["x"]}, diverged=stand_in), [cell], _Table(), 0)
+    assert verdict["conditions"][0]["verdict"] == "inconclusive"  # a stand-in value is no measurement
 
 
 def test_a_condition_below_its_minimum_n_is_inconclusive_with_the_reason():
