@@ -174,9 +174,9 @@ CURVES = {
     "test_accuracy": ("test accuracy", "linear"),
     "max_abs_act": ("largest |hidden activation| (log scale)", "log"),
     "lost": ("fraction of hidden units lost", "linear"),
-    "inactive": ("fraction of hidden units inactive (pre-activation <= 0 on every training input)", "linear"),
-    "zero_frac": ("fraction of hidden outputs exactly zero (training inputs)", "linear"),
-    "gap": ("generalization gap (training accuracy - test accuracy)", "linear"),
+    "inactive": ("fraction of hidden units inactive", "linear"),
+    "zero_frac": ("fraction of hidden outputs exactly zero", "linear"),
+    "gap": ("generalization gap (train - test accuracy)", "linear"),
 }
 
 #: line style of a cell by the role of the condition measured on it
@@ -393,6 +393,11 @@ class ActivationZoo(Experiment):
             f"{ylabel.split(' (')[0].capitalize()} after each training epoch for every cell the verdict measured, "
             f"one panel per task: median over seeds with the 25-75% band; solid lines are judged conditions, "
             f"dashed the negative control, dotted context; under each panel, the cells with diverged runs."
+            + (
+                " A unit is inactive when its pre-activation is <= 0 on every training input."
+                if curve == "inactive"
+                else ""
+            )
             + (
                 " A run that diverged counts as every unit lost from then on."
                 if curve in ("lost", "inactive")
