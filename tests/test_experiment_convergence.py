@@ -95,6 +95,25 @@ def test_larger_stable_lr_reaches_target_sooner(data):
     assert np.all(fast <= BASE["epochs"])  # every seed reaches the target at the good rate
 
 
+def test_scikit_learn_reaches_the_target_sooner_at_a_larger_stable_lr(data):
+    """The replication trainer: the same curve from scikit-learn's MLPClassifier (epoch 0 unseen),
+    faster at a larger learning rate, and a diverged run censored like actlab's."""
+    sk = {**BASE, "trainer": "sklearn", "init": "sklearn"}
+    ConvergenceSpeed().check(sk)
+    slow = _cell({**sk, "lr": 0.02}, Seeds(4, key=(0, "sk")), data)
+    fast = _cell({**sk, "lr": 0.3}, Seeds(4, key=(0, "sk")), data)
+    err = fast.result.arrays["train_error"]
+    assert err.shape == (4, BASE["epochs"] + 1) and np.isnan(err[:, 0]).all() and np.isfinite(err[:, 1:]).all()
+    slow_t, fast_t = (ConvergenceSpeed().metric("epochs_to_target", c) for c in (slow, fast))
+    assert fast_t.mean() < slow_t.mean() and fast_t.max() <= BASE["epochs"]
+    exploded = _cell({**sk, "lr": 1e4, "depth": 3, "width": 32}, Seeds(4, key=(0, "sk")), data)
+    diverged = exploded.result.arrays["diverged"]
+    assert diverged.sum() >= 2  # (a net whose ReLUs all died at once stays finite)
+    assert (ConvergenceSpeed().metric("epochs_to_target", exploded)[diverged] == BASE["epochs"] + 1).all()
+    with pytest.raises(ValueError, match="dtype"):
+        ConvergenceSpeed().check({**sk, "dtype": "float32"})
+
+
 def test_divergence_is_recorded_and_censored(data):
     cell = _cell({**BASE, "lr": 1e6}, Seeds(3, key=("test", "div")), data)
     assert cell.result.arrays["diverged"].all()

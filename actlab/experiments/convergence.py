@@ -38,6 +38,7 @@ from actlab.experiments.base import (
     build_mlp,
     cell_roles,
 )
+from actlab.experiments.sklearn_trainer import TRAINER, check_sklearn_params, train_sklearn
 from actlab.training import ArrayData, train
 
 
@@ -52,6 +53,7 @@ class ConvergenceSpeed(Experiment):
             "epochs": {**EPOCHS, "minimum": 1},
             "target_error": {"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 1},
             "dtype": {"enum": ["float32", "float64"]},
+            **TRAINER,
         },
     }
     metrics = {
@@ -63,15 +65,26 @@ class ConvergenceSpeed(Experiment):
         "mean_train_error": "training error averaged over epochs 1..E, an uncensored area-under-curve speed",
     }
 
+    def check(self, params):
+        if params.get("trainer") == "sklearn":
+            check_sklearn_params(params)
+        else:
+            super().check(params)
+
     def run(self, params, seeds, data):
         """Train all seeds of one (activation, lr) cell and record the training-error curve.
 
         ``dtype: float32`` makes training about 1.5x cheaper; an error curve does not need float64.
         Returns arrays ``train_error`` ``(S, E + 1)`` (epoch 0 is the initialization, NaN after a
         divergence), ``loss`` ``(S, E)`` (mean mini-batch loss of each epoch), ``diverged`` and
-        ``diverged_epoch`` ``(S,)``.
+        ``diverged_epoch`` ``(S,)``. With ``trainer: sklearn`` scikit-learn trains the cell
+        (:func:`actlab.experiments.sklearn_trainer.train_sklearn`; epoch 0 is then NaN).
         """
         ds = data[params["dataset"]]
+        if params.get("trainer") == "sklearn":
+            result = train_sklearn(params, seeds, ds)
+            result.arrays.pop("test_accuracy")  # the test split is not this experiment's business
+            return result
         net = build_mlp(params, ds, seeds)
         history = train(
             net,

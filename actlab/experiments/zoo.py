@@ -63,9 +63,10 @@ from actlab.experiments.base import (
     build_mlp,
     cell_roles,
 )
+from actlab.experiments.sklearn_trainer import TRAINER, check_sklearn_params, train_sklearn
 from actlab.losses import get_loss
 from actlab.probes import dead_units
-from actlab.training import EXPLODED_LOSS, ArrayData, train
+from actlab.training import ArrayData, train
 
 
 def _final(name: str):
@@ -202,7 +203,7 @@ class ActivationZoo(Experiment):
                 ]
             },
             "validation_fraction": {"type": "number", "exclusiveMinimum": 0, "maximum": 0.5},
-            "trainer": {"enum": ["actlab", "sklearn"]},
+            **TRAINER,
         },
     }
     metrics = {name: meaning for name, (meaning, _, _) in METRICS.items()}
@@ -223,7 +224,7 @@ class ActivationZoo(Experiment):
 
     def check(self, params):
         if params.get("trainer") == "sklearn":
-            _check_sklearn(params)
+            check_sklearn_params(params)
             return
         super().check(params)
         if isinstance(params.get("l2"), list) and "validation_fraction" not in params:
@@ -246,7 +247,10 @@ class ActivationZoo(Experiment):
         """
         ds = data[params["dataset"]]
         if params.get("trainer") == "sklearn":
-            return train_sklearn(params, seeds, ds)
+            result = train_sklearn(params, seeds, ds)
+            if params.get("logreg_baseline"):
+                result.info["logreg_test_accuracy"] = logreg_accuracy(ds)
+            return result
         strengths = params.get("l2", 0.0)
         strengths = sorted(strengths) if isinstance(strengths, list) else [strengths]
         fraction = params.get("validation_fraction")
@@ -475,84 +479,8 @@ def _draw_slopes(ax, cells: list[Cell], colors: dict) -> None:
     ax.set_ylabel("units")
 
 
-#: actlab activation name -> scikit-learn's, for the activations ``MLPClassifier`` has
-SKLEARN_ACTIVATIONS = {"identity": "identity", "sigmoid": "logistic", "tanh": "tanh", "relu": "relu"}
 #: the metrics a scikit-learn cell can give: those read from its predictions alone
 SKLEARN_METRICS = frozenset({"test_accuracy", "accuracy_over_logreg", "mean_train_error", "diverged"})
-
-
-def _check_sklearn(params: dict) -> None:
-    """What a ``trainer: sklearn`` cell can express; raise ``ValueError`` naming the key."""
-    if not isinstance(params["activation"], str) or params["activation"] not in SKLEARN_ACTIVATIONS:
-        raise ValueError(
-            f"activation: scikit-learn's MLPClassifier has only {', '.join(SKLEARN_ACTIVATIONS)} (got "
-            f"{params['activation']!r})"
-        )
-    if params["init"] != "sklearn":
-        raise ValueError("init: a scikit-learn cell uses scikit-learn's own initialization; write init: sklearn")
-    for key in ("batchnorm", "validation_fraction", "bias_init"):
-        if params.get(key):
-            raise ValueError(f"{key}: not available with trainer: sklearn")
-    if isinstance(params.get("l2"), list):
-        raise ValueError("l2: a scikit-learn cell takes one strength")
-
-
-def train_sklearn(params: dict, seeds, ds) -> CellResult:
-    """Train one scikit-learn ``MLPClassifier`` per seed on the cell's setting, epoch by epoch.
-
-    The same architecture, activation, optimizer (plain SGD: ``momentum=0``; or Adam), learning
-    rate, batch size, epochs and weight decay (``alpha = l2 * batch_size``, the correspondence
-    pinned by ``tests/test_sklearn_parity.py``) as an actlab cell, but scikit-learn's own code,
-    initialization (Glorot uniform, Glorot & Bengio 2010) and output layer (one logistic unit for
-    two classes). Each seed's ``random_state`` comes from its "sklearn" seed stream, so paired
-    cells share it; ``partial_fit`` runs one shuffled epoch per call. Returns ``train_error`` and
-    ``test_accuracy`` ``(S, E + 1)`` (NaN at epoch 0, which ``partial_fit`` cannot show, and from a
-    divergence on), ``loss`` ``(S, E)``, ``diverged`` and ``diverged_epoch`` ``(S,)``.
-    """
-    import warnings
-
-    from sklearn.exceptions import ConvergenceWarning
-    from sklearn.neural_network import MLPClassifier
-
-    n_seeds, n_epochs = len(seeds), params["epochs"]
-    arrays = {
-        "train_error": np.full((n_seeds, n_epochs + 1), np.nan),
-        "test_accuracy": np.full((n_seeds, n_epochs + 1), np.nan),
-        "loss": np.full((n_seeds, n_epochs), np.nan),
-        "diverged": np.zeros(n_seeds, bool),
-        "diverged_epoch": np.full(n_seeds, -1),
-    }
-    y_train, y_test = ds.y_train.argmax(axis=1), ds.y_test.argmax(axis=1)
-    for s, rng in enumerate(seeds.rngs("sklearn")):
-        model = MLPClassifier(
-            hidden_layer_sizes=(params["width"],) * params["depth"],
-            activation=SKLEARN_ACTIVATIONS[params["activation"]],
-            solver=params.get("optimizer", "sgd"),
-            alpha=params.get("l2", 0.0) * params["batch_size"],
-            batch_size=params["batch_size"],
-            learning_rate_init=params["lr"],
-            momentum=0.0,
-            nesterovs_momentum=False,
-            random_state=int(rng.integers(2**31 - 1)),
-        )
-        for epoch in range(1, n_epochs + 1):
-            try:
-                with warnings.catch_warnings(), np.errstate(all="ignore"):
-                    warnings.simplefilter("ignore", ConvergenceWarning)
-                    model.partial_fit(ds.x_train, y_train, classes=np.arange(ds.n_outputs))
-                exploded = not np.isfinite(model.loss_) or model.loss_ > EXPLODED_LOSS
-            except ValueError:  # "Solver produced non-finite parameter weights"
-                exploded = True
-            if exploded:
-                arrays["diverged"][s], arrays["diverged_epoch"][s] = True, epoch
-                break
-            arrays["loss"][s, epoch - 1] = model.loss_
-            arrays["train_error"][s, epoch] = 1.0 - model.score(ds.x_train, y_train)
-            arrays["test_accuracy"][s, epoch] = model.score(ds.x_test, y_test)
-    info = {"n_diverged": int(arrays["diverged"].sum()), "n_train": int(len(ds.x_train)), "trainer": "sklearn"}
-    if params.get("logreg_baseline"):
-        info["logreg_test_accuracy"] = logreg_accuracy(ds)
-    return CellResult(arrays, info)
 
 
 def sign_agreement(net, loss, x: np.ndarray, y: np.ndarray) -> np.ndarray:
