@@ -47,7 +47,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -102,7 +102,9 @@ CLIENT_ENV = {
 #: Loggers silenced to errors while logging: urllib3's retry warnings, MLflow's per-request chatter.
 QUIET_LOGGERS = ("urllib3", "mlflow")
 
-#: Child runs logged side by side over HTTP (a server answers requests in parallel; SQLite does not).
+#: Over HTTP (a server answers requests in parallel; SQLite does not): claims logged side by side,
+#: and child runs of one claim logged side by side.
+HTTP_CLAIMS = 4
 HTTP_THREADS = 8
 
 #: Largest third axis of a per-seed curve array logged index by index (layers of a depth-20
@@ -192,7 +194,9 @@ def track_claims(
     A claim whose own runs in the store (logged from ``results``, :class:`Owner`) were logged from
     the same files (same :func:`fingerprint`), are complete and still have their parent's
     artifacts is left alone. Otherwise it is logged again and its own earlier runs are superseded
-    (tagged, listed on stdout, deleted); runs of other workflows are never touched.
+    (tagged, listed on stdout, deleted); runs of other workflows are never touched. Over HTTP,
+    :data:`HTTP_CLAIMS` claims are logged side by side (each its own experiment); after a failure
+    no further claim is started.
 
     Parameters
     ----------
@@ -224,31 +228,45 @@ def track_claims(
     owner = Owner.of(results)
     check_reachable(uri)
     names = [json.loads(Path(files.verdict).read_text())["claim"] for files in claims]
-    records: list[dict] = []
+    workers = HTTP_CLAIMS if is_http(uri) else 1
     with _client_settings(), store_lock(uri), _sqlite_tuning():
         try:
             client = MlflowClient(tracking_uri=uri)
-            counter = _RunCounter()
-            for files in claims:
-                records.append(_track(client, uri, files, seeds_per_cell, owner, counter))
         except STORE_ERRORS as err:
-            raise TrackingUnavailable(failure_message(uri, names, len(records), err)) from None
-    return {record["experiment_name"]: record for record in records}
+            raise TrackingUnavailable(failure_message(uri, names, [], err)) from None
+        counter = _RunCounter()
+        with ThreadPoolExecutor(workers) as pool:
+            futures = {name: pool.submit(_track, client, uri, files, seeds_per_cell, owner, counter)
+                       for name, files in zip(names, claims, strict=True)}  # fmt: skip
+            wait(futures.values(), return_when=FIRST_EXCEPTION)
+            for future in futures.values():  # after a failure, claims not yet started are not started
+                future.cancel()
+    finished = {name: future for name, future in futures.items() if not future.cancelled()}
+    errors = [future.exception() for future in finished.values() if future.exception() is not None]
+    if errors:
+        if isinstance(errors[0], STORE_ERRORS):
+            done = [name for name, future in finished.items() if future.exception() is None]
+            raise TrackingUnavailable(failure_message(uri, names, done, errors[0])) from None
+        raise errors[0]
+    return {name: future.result() for name, future in futures.items()}
 
 
-def failure_message(uri: str, claims: list[str], n_done: int, err: BaseException) -> str:
-    """One message for a store that failed after ``n_done`` of ``claims`` were logged."""
+def is_http(uri: str) -> bool:
+    """Whether ``uri`` is an MLflow server's address."""
+    return uri.startswith(("http://", "https://"))
+
+
+def failure_message(uri: str, claims: list[str], done: list[str], err: BaseException) -> str:
+    """One message for a store that failed after the claims in ``done`` were logged completely."""
     reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
     reason = reason.replace(uri, redact(uri))[:300]
-    if n_done == 0:
-        done = "nothing was logged"
-    else:
-        done = f"{n_done} of {len(claims)} claims were logged completely ({', '.join(claims[:n_done])})"
-    rest = claims[n_done:]
+    logged = f"{len(done)} of {len(claims)} claims were logged completely ({', '.join(done)})"
+    rest = [claim for claim in claims if claim not in done]
     return (
-        f"MLflow tracking store {redact(uri)} failed ({type(err).__name__}: {reason}); {done}; "
-        f"not logged: {', '.join(rest) or 'none'}. Every result stays on disk: once the store "
-        "answers (or the tracking URI is fixed: config key tracking.uri or MLFLOW_TRACKING_URI), "
+        f"MLflow tracking store {redact(uri)} failed ({type(err).__name__}: {reason}); "
+        f"{logged if done else 'nothing was logged'}; not logged: {', '.join(rest) or 'none'}. "
+        "Every result stays on disk: once the store answers (or the tracking URI is fixed: "
+        "config key tracking.uri or MLFLOW_TRACKING_URI), "
         "run snakemake again; only the tracking job re-runs, keeps what is complete and finishes the rest."
     )
 
@@ -336,14 +354,13 @@ def _track(
         runs.setdefault(cell, {})[seed] = run_id
     runs = {cell: dict(sorted(seeds.items(), key=lambda kv: int(kv[0]))) for cell, seeds in sorted(runs.items())}
     n_runs = 1 + len(children)
-    print(
+    lines = [
         f"{claim}: {'kept' if kept else 'logged'} {n_runs} runs (parent {parent_id}, {verdict['verdict']})"
         + (f"; superseded {len(stale)} earlier runs of this workflow" if stale else "")
-        + (f"; left {others} runs of other workflows alone" if others else ""),
-        flush=True,
-    )
-    for run in stale:
-        print(f"  superseded {run.info.run_id} ({run.info.run_name}, {run.info.status})", flush=True)
+        + (f"; left {others} runs of other workflows alone" if others else "")
+    ]
+    lines += [f"  superseded {run.info.run_id} ({run.info.run_name}, {run.info.status})" for run in stale]
+    print("\n".join(lines), flush=True)  # one write: claims logged side by side do not interleave lines
     return {
         "tracking_uri": redact(uri),
         "experiment_name": claim,
@@ -402,7 +419,7 @@ def _log_claim(
         client.log_artifact(parent_id, str(path))
     for run in children:
         run.tags.update(ownership)
-    threads = HTTP_THREADS if uri.startswith(("http://", "https://")) else 1
+    threads = HTTP_THREADS if is_http(uri) else 1
     # The first run of each data set goes alone: parallel requests would race to create its row.
     seen: set[str] = set()
     first = []
@@ -698,7 +715,7 @@ def check_reachable(uri: str, timeout: float = 5.0) -> None:
         No connection to ``{uri}/health`` within ``timeout`` seconds. A server that answers, even
         with an HTTP error, counts as reachable.
     """
-    if not uri.startswith(("http://", "https://")):
+    if not is_http(uri):
         return
     try:
         with urllib.request.urlopen(f"{without_credentials(uri).rstrip('/')}/health", timeout=timeout):

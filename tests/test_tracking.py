@@ -223,6 +223,7 @@ def mlflow_server(request, tmp_path):
     )  # fmt: skip
     url = f"http://127.0.0.1:{port}"
     request.node.mlflow_server_process = server  # for tests that stop the server half-way
+    request.node.mlflow_server_db = tmp_path / "server.db"  # an SQLite backend's file
     try:
         _wait_for(url, server, tmp_path / "server.log")
         yield url
@@ -656,6 +657,7 @@ def test_a_direct_database_uri_on_a_server_store_says_to_use_the_server(tmp_path
 @pytest.mark.e2e
 @pytest.mark.parametrize("mlflow_server", server_stores()[:1], indirect=True)
 def test_a_server_that_dies_mid_logging_gives_one_message(tmp_path, mlflow_server, monkeypatch, request):
+    monkeypatch.setattr(tracking, "HTTP_CLAIMS", 1)  # one claim after the other: which one dies is known
     claims = ["claim-a", "claim-b"]
     for claim in claims:
         write_claim(tmp_path / claim, claim, n_seeds=3)
@@ -677,6 +679,40 @@ def test_a_server_that_dies_mid_logging_gives_one_message(tmp_path, mlflow_serve
     assert "1 of 2 claims were logged completely (claim-a)" in message and "not logged: claim-b" in message
     assert "run snakemake again" in message and "Traceback" not in message
     assert time.monotonic() - start < 120
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("mlflow_server", server_stores()[:1], indirect=True)
+def test_claims_logged_side_by_side_report_exactly_what_a_dead_server_kept(tmp_path, mlflow_server, request):
+    """Four claims over HTTP at once, the server killed half-way: the message matches the store."""
+    claims = [f"claim-{i}" for i in range(4)]
+    for claim in claims:
+        write_claim(tmp_path / claim, claim, n_seeds=4)
+    files = [claim_files(tmp_path / claim) for claim in claims]
+    done = []
+    track = tracking._track
+
+    def track_then_die(*args):
+        record = track(*args)
+        done.append(record["experiment_name"])
+        if len(done) == 2:  # two claims complete, two others (probably) half-way
+            server = request.node.mlflow_server_process
+            os.killpg(server.pid, signal.SIGKILL)
+            server.wait()
+        return record
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(tracking, "_track", track_then_die)
+        with pytest.raises(tracking.TrackingUnavailable) as failure:
+            tracking.track_claims(mlflow_server, files, seeds_per_cell=4)
+    message = str(failure.value)
+    logged = message.split("logged completely (")[1].split(")")[0].split(", ")
+    not_logged = message.split("not logged: ")[1].split(".")[0].split(", ")
+    assert sorted(logged + not_logged) == claims and sorted(logged) == sorted(done)
+    store = MlflowClient(f"sqlite:///{request.node.mlflow_server_db}")  # what the dead server had written
+    for claim in logged:
+        runs = store.search_runs([store.get_experiment_by_name(claim).experiment_id], f"tags.claim = '{claim}'")
+        assert len(runs) == 1 + 2 * 4 and {run.info.status for run in runs} == {"FINISHED"}
 
 
 # ---------------------------------------------------------------------------------------------
