@@ -35,7 +35,8 @@ def _is_module(name: str) -> bool:
         return False
 
 
-def imports(module: str) -> set[str]:
+@cache
+def imports(module: str) -> frozenset[str]:
     """The ``actlab`` modules that ``module`` imports (anywhere in its body, function scope included)."""
     found = set()
     for node in ast.walk(_source(module)[1]):
@@ -44,7 +45,7 @@ def imports(module: str) -> set[str]:
         elif isinstance(node, ast.ImportFrom) and node.level == 0 and (node.module or "").split(".")[0] == PACKAGE:
             found.add(node.module)
             found.update(f"{node.module}.{a.name}" for a in node.names if _is_module(f"{node.module}.{a.name}"))
-    return found
+    return frozenset(found)
 
 
 def closure(modules: list[str]) -> list[str]:
@@ -75,6 +76,12 @@ def normalized(source: str) -> str:
     return ast.dump(tree)
 
 
+@cache
+def _normalized_module(module: str) -> bytes:
+    # cached: the workflow's rules share most modules (a parse of the Snakefile took 4 s without)
+    return normalized(_source(module)[0].read_text()).encode()
+
+
 def digest(modules: list[str], files: list[str] = ()) -> str:
     """SHA-256 (16 hex digits) of the code of ``modules``' closure, plus the raw bytes of ``files``.
 
@@ -94,7 +101,7 @@ def _digest(modules: tuple[str, ...], files: tuple[str, ...]) -> str:
     # cached: the workflow asks once per job, and a process sees one version of the code
     h = hashlib.sha256()
     for name in closure(list(modules)):
-        h.update(name.encode() + b"\0" + normalized(_source(name)[0].read_text()).encode() + b"\0")
+        h.update(name.encode() + b"\0" + _normalized_module(name) + b"\0")
     package_dir = _source(PACKAGE)[0].parent
     for name in files:
         h.update(name.encode() + b"\0" + (package_dir / name).read_bytes())

@@ -32,7 +32,9 @@ class RegisterError(ValueError):
 def load_yaml(path: str | Path) -> Any:
     try:
         with open(path) as f:
-            return yaml.safe_load(f)
+            # libyaml's loader where PyYAML has it: the same documents, 5-10x faster (a workflow
+            # parse reads the register once per job)
+            return yaml.load(f, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
     except FileNotFoundError:
         raise RegisterError(f"file not found: {path}") from None
     except yaml.YAMLError as err:

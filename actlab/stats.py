@@ -36,7 +36,6 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 import numpy as np
-from scipy import stats as sps
 
 ALPHA = 0.05
 N_RESAMPLES = 10_000
@@ -81,6 +80,8 @@ def interval(
     (lo, hi) : tuple of float
         A sample whose values are all equal gives the point ``(v, v)`` (a deterministic outcome).
     """
+    from scipy import stats as sps  # not at module level: the workflow parse would pay 1.5 s
+
     t = _sample(values, "values")
     if baseline is None:
         if binary:
@@ -143,6 +144,8 @@ def rank_intervals(
         ranks) and the ``level`` interval of that rank. Ranks are discrete, so the interval is the
         percentile one (BCa needs a smooth statistic).
     """
+    from scipy import stats as sps  # not at module level: the workflow parse would pay 1.5 s
+
     table = np.asarray(table, float)
     if table.ndim != 2 or table.shape[1] < 2 or not np.isfinite(table).all():
         raise ValueError(f"rank_intervals: need a finite (k, n >= 2) table, got shape {table.shape}")
@@ -169,6 +172,8 @@ def expanded_level(level: float, n: int) -> float:
 
     ``1 - 2 * (1 - Phi(sqrt(n / (n - 1)) * t_{n-1}((1 + level) / 2)))``; it tends to ``level`` as n grows.
     """
+    from scipy import stats as sps  # not at module level: the workflow parse would pay 1.5 s
+
     if n < 2:
         return level
     quantile = sps.t.ppf((1 + level) / 2, n - 1) * np.sqrt(n / (n - 1))
