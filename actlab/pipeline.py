@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
+import socket
 import traceback
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 
-from actlab import judging
+from actlab import cpu_kernels, judging
 from actlab.datasets import Dataset, make_dataset
 from actlab.experiments import EXPERIMENTS, Cell, CellResult
 from actlab.seeding import Seeds
@@ -21,11 +23,20 @@ def rule_context(log_path: str, threads: int = 1) -> Iterator[None]:
     """Send a rule's stdout/stderr to its log and cap BLAS threads at the rule's ``threads``.
 
     Snakemake runs jobs side by side, one per core; a multi-threaded BLAS in every job would
-    oversubscribe the cores (small matrix products then run up to 100 times slower).
+    oversubscribe the cores (small matrix products then run up to 100 times slower). A job given
+    the portable kernels (:mod:`actlab.cpu_kernels`) on a node without AVX2 stops here, with a
+    message, before a kernel the CPU cannot run crashes it.
     """
     from threadpoolctl import threadpool_limits
 
     with open(log_path, "w") as log, contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
+        if os.environ.get("OPENBLAS_CORETYPE") == cpu_kernels.PORTABLE["OPENBLAS_CORETYPE"] and (
+            missing := cpu_kernels.missing_flags()
+        ):
+            raise RuntimeError(
+                f"{socket.gethostname()} lacks {', '.join(missing)}, which cpu_kernels: portable needs; "
+                "run on nodes with AVX2, or with --config cpu_kernels=native"
+            )
         with threadpool_limits(limits=threads):
             try:
                 yield

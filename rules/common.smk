@@ -6,7 +6,7 @@ import sys
 
 from snakemake.exceptions import WorkflowError
 
-from actlab import code_digest, integrity, preflight
+from actlab import code_digest, cpu_kernels, integrity, preflight
 from actlab.experiments import EXPERIMENTS
 
 try:
@@ -15,6 +15,18 @@ except preflight.PreflightError as err:
     raise WorkflowError(str(err)) from None
 
 RESULTS = config["results"]
+
+# Same bytes on every x86-64 node (actlab.cpu_kernels): the kernels NumPy and OpenBLAS may use,
+# set in the environment that every job inherits, and a param of every rule whose numbers they
+# decide, so that switching re-runs those jobs.
+CPU_KERNELS = config["cpu_kernels"]
+os.environ.update(cpu_kernels.environment(CPU_KERNELS))
+if CPU_KERNELS == "portable" and cpu_kernels.missing_flags():
+    raise WorkflowError(
+        f"cpu_kernels: portable needs a CPU with {', '.join(cpu_kernels.REQUIRED_FLAGS)}; this one "
+        f"lacks {', '.join(cpu_kernels.missing_flags())}. Run with --config cpu_kernels=native "
+        "(results then depend on the CPU)."
+    )
 # A subset (config key only) never replaces the full report: its report goes under results.
 REPORTS = f"{RESULTS}/subset-report" if config["only"] else config["reports"]
 

@@ -5,7 +5,6 @@ rule mark_results:
         f"{RESULTS}/{preflight.PROFILE_MARK}",
     log:
         "logs/mark_results.log",
-    localrule: True
     conda:
         "../envs/actlab.yaml"
     params:
@@ -24,6 +23,7 @@ rule make_dataset:
     params:
         spec=lambda wildcards: config["datasets"][wildcards.dataset],
         seed=config["seed"],
+        cpu_kernels=CPU_KERNELS,
         code=code("actlab.datasets"),
     script:
         "../scripts/make_dataset.py"

@@ -24,6 +24,7 @@ rule judge_claim:
     params:
         seed=config["seed"],
         claim=lambda wildcards: CLAIMS[wildcards.claim],
+        cpu_kernels=CPU_KERNELS,
         code=code("actlab.pipeline"),
     script:
         "../scripts/judge_claim.py"

@@ -17,6 +17,7 @@ rule train_cell:
         experiment=lambda wildcards: CLAIMS[wildcards.claim]["experiment"],
         n_seeds=lambda wildcards: CLAIMS[wildcards.claim]["seeds"],
         cell=lambda wildcards: CLAIMS[wildcards.claim]["cells"][wildcards.cell],
+        cpu_kernels=CPU_KERNELS,
         code=experiment_code,
     script:
         "../scripts/train_cell.py"

@@ -153,3 +153,16 @@ def shared_quick_run(tmp_path_factory, copy_workflow) -> Path:
     )
     assert result.returncode == 0, result.stderr[-4000:]
     return workdir
+
+
+@pytest.fixture(scope="session")
+def smallest_claims() -> list[str]:
+    """The quick profile's smallest claim (fewest cells x seeds) of each experiment type, sorted."""
+    from actlab.register import load_yaml, resolve
+
+    repo = Path(__file__).resolve().parents[1]
+    register, sources = load_yaml(repo / "config/claims.yaml"), load_yaml(repo / "config/sources.yaml")["sources"]
+    smallest = {}
+    for claim in sorted(resolve(register, sources, "quick"), key=lambda c: len(c["cells"]) * c["seeds"]):
+        smallest.setdefault(claim["experiment"], claim["id"])
+    return sorted(smallest.values())

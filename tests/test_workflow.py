@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import filecmp
 import json
+import os
 import subprocess
 from pathlib import Path
 
@@ -13,14 +14,21 @@ REPO = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.e2e
 
 
-def snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess:
+def snakemake(workdir: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """Run the quick profile in ``workdir``; ``env``: variables added to this process's environment."""
     return subprocess.run(
         ["snakemake", "--configfile", "config/quick.yaml", *args],
         cwd=workdir,
         capture_output=True,
         text=True,
         timeout=900,
+        env=None if env is None else {**os.environ, **env},
     )
+
+
+#: What another CPU's own choice of kernels looks like here: OpenBLAS's Sandybridge (AVX) kernels
+#: and NumPy without AVX-512, where this machine would pick SkylakeX kernels and AVX-512.
+OTHER_CPU = {"OPENBLAS_CORETYPE": "Sandybridge", "NPY_DISABLE_CPU_FEATURES": "X86_V4 AVX512_ICL AVX512_SPR"}
 
 
 def verdicts(workdir: Path) -> dict[str, Path]:
@@ -85,22 +93,13 @@ def test_second_invocation_has_nothing_to_do(quick_run):
     assert "Nothing to be done" in result.stdout + result.stderr
 
 
-def one_claim_per_experiment_type() -> list[str]:
-    """The quick profile's smallest claim (fewest cells x seeds) of each experiment type."""
-    from actlab.register import load_yaml, resolve
-
-    register, sources = load_yaml(REPO / "config/claims.yaml"), load_yaml(REPO / "config/sources.yaml")["sources"]
-    smallest = {}
-    for claim in sorted(resolve(register, sources, "quick"), key=lambda c: len(c["cells"]) * c["seeds"]):
-        smallest.setdefault(claim["experiment"], claim["id"])
-    return sorted(smallest.values())
-
-
-def test_cores_1_gives_identical_verdicts(quick_run, tmp_path, copy_workflow):
-    """Serial and parallel runs give the same bytes, on one claim of every experiment type."""
-    claims = one_claim_per_experiment_type()
+def test_cores_1_and_other_cpu_kernels_give_identical_bytes(quick_run, tmp_path, copy_workflow, smallest_claims):
+    """Serial and parallel runs give the same bytes, on one claim of every experiment type, even
+    where the machine would pick other kernels (cpu_kernels: portable, the default)."""
+    claims = smallest_claims
     other = copy_workflow(tmp_path / "quick1")
-    result = snakemake(other, "--cores", "1", "--config", f"only=[{','.join(claims)}]", "tracking={enabled: false}")
+    only = f"only=[{','.join(claims)}]"
+    result = snakemake(other, "--cores", "1", "--config", only, "tracking={enabled: false}", env=OTHER_CPU)
     assert result.returncode == 0, result.stderr[-4000:]
     theirs = verdicts(other)
     mine = {claim: path for claim, path in verdicts(quick_run).items() if claim in theirs}
@@ -109,6 +108,20 @@ def test_cores_1_gives_identical_verdicts(quick_run, tmp_path, copy_workflow):
     assert timed == {"activation-compute-cost"}  # wall-clock measurements: the one declared exception
     for claim in sorted(set(mine) - timed):
         assert filecmp.cmp(mine[claim], theirs[claim], shallow=False), claim
+        for cell in (quick_run / "results-quick/runs" / claim).glob("*.npz"):
+            assert filecmp.cmp(cell, other / "results-quick/runs" / claim / cell.name, shallow=False), cell
+
+
+def test_native_cpu_kernels_give_other_bytes_under_other_kernels(quick_run, tmp_path, copy_workflow):
+    """The negative control of the test above: with cpu_kernels: native the kernels decide the bytes."""
+    claim = "relu-trains-faster"
+    other = copy_workflow(tmp_path / "native")
+    config = ["--config", f"only=[{claim}]", "tracking={enabled: false}", "cpu_kernels=native"]
+    result = snakemake(other, "--cores", "2", *config, env=OTHER_CPU)
+    assert result.returncode == 0, result.stderr[-4000:]
+    cells = sorted((quick_run / "results-quick/runs" / claim).glob("*.npz"))
+    same = [cell.name for cell in cells if filecmp.cmp(cell, other / "results-quick/runs" / claim / cell.name, False)]
+    assert len(same) < len(cells), "other kernels left every cell's bytes unchanged: the test above proves nothing"
 
 
 def test_deleting_a_cell_reruns_only_its_dependents(quick_run):
