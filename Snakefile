@@ -19,6 +19,16 @@ include: "rules/report.smk"
 include: "rules/track.smk"
 
 
+# On a cluster (profiles/slurm) only training becomes a batch job; these run where Snakemake runs:
+# each takes seconds, and tracking needs the MLflow server, which a login node can reach.
+localrules:
+    mark_results,
+    make_dataset,
+    judge_claim,
+    render_report,
+    track_claims,
+
+
 rule all:
     default_target: True
     input:

@@ -93,6 +93,66 @@ class Owner:
         return tags.get(OWNER_TAG) == self.id or tags.get(LOCATION_TAG) == self.location
 
 
+#: File system types that several machines share over a network. SQLite's locks, and the
+#: shared-memory index of its WAL journal, are not safe there (https://www.sqlite.org/wal.html,
+#: "WAL does not work over a network filesystem"; https://www.sqlite.org/faq.html#q5).
+NETWORK_FILESYSTEMS = frozenset(
+    {"nfs", "nfs4", "cifs", "smb3", "smbfs", "lustre", "gpfs", "beegfs", "ceph", "glusterfs", "fuse.glusterfs",
+     "fuse.sshfs", "fuse.s3fs", "9p", "afs", "orangefs", "pvfs2", "panfs", "wekafs"}
+)  # fmt: skip
+
+
+def filesystem_type(path: str | Path, mounts: str | None = None) -> str | None:
+    """The type of the file system holding ``path``: that of the longest mount point above it.
+
+    Parameters
+    ----------
+    path : str or Path
+        A file or folder, which need not exist yet.
+    mounts : str, optional
+        The mount table in ``/proc/mounts`` format (device, mount point, type, ...); default:
+        this machine's. ``None`` is returned where there is none (not Linux).
+    """
+    if mounts is None:
+        try:
+            mounts = Path("/proc/mounts").read_text()
+        except OSError:
+            return None
+    target = Path(os.path.abspath(path))
+    best, kind = None, None
+    for line in mounts.splitlines():
+        fields = line.split()
+        if len(fields) < 3:
+            continue
+        point = Path(fields[1].replace("\\040", " "))
+        if (target == point or point in target.parents) and (best is None or len(point.parts) > len(best.parts)):
+            best, kind = point, fields[2]
+    return kind
+
+
+def check_cluster_store(uri: str, mounts: str | None = None) -> None:
+    """Refuse an SQLite store on a network file system, for runs whose jobs go to a cluster.
+
+    Raises
+    ------
+    ValueError
+        ``uri`` is an SQLite file on one of :data:`NETWORK_FILESYSTEMS`; the message says why and
+        what to use instead (an MLflow server).
+    """
+    db = sqlite_path(uri)
+    kind = None if db is None else filesystem_type(db, mounts)
+    if kind in NETWORK_FILESYSTEMS:
+        raise ValueError(
+            f"MLflow tracking store {redact(uri)} is an SQLite file on a network file system "
+            f"({kind}: {Path(os.path.abspath(db)).parent}). With jobs on a cluster that folder is "
+            "shared between machines, and SQLite cannot lock a database there safely (its WAL journal "
+            "needs one machine). Start an MLflow server with its database on a local disk "
+            "(mlflow server --backend-store-uri sqlite:////local/disk/mlflow.db --host 0.0.0.0) and "
+            "set tracking.uri (or MLFLOW_TRACKING_URI) to its URL, e.g. http://host:5000; or turn "
+            "tracking off: --configfile config/no-tracking.yaml."
+        )
+
+
 #: Run tags naming the :class:`Owner` of a run.
 OWNER_TAG = "actlab.owner"
 LOCATION_TAG = "actlab.results_dir"

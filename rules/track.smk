@@ -9,6 +9,15 @@ from actlab import tracking_uri
 # The job gets it with the password masked (params end up in .snakemake/metadata and the log);
 # the script reads the real one at run time (actlab.tracking_uri.resolve_uri).
 TRACKING_URI = tracking_uri.redact(tracking_uri.resolve_uri(config["tracking"]["uri"]))
+# With jobs on a cluster (profiles/slurm) results/ is on a shared file system: SQLite is refused
+# there, and the message says to use an MLflow server.
+if config["tracking"]["enabled"] and workflow.non_local_exec:
+    try:
+        tracking_uri.check_cluster_store(
+            tracking_uri.resolve_uri(config["tracking"]["uri"])
+        )
+    except ValueError as err:
+        raise WorkflowError(str(err)) from None
 TRACKED = (
     expand(f"{RESULTS}/claims/{{claim}}/mlflow.json", claim=CLAIMS)
     if config["tracking"]["enabled"]

@@ -31,7 +31,7 @@ import yaml
 from mlflow.entities import ViewType
 from mlflow.tracking import MlflowClient
 
-from actlab import tracking
+from actlab import tracking, tracking_uri
 from actlab.register import load_yaml, resolve
 
 QUICK_STORE = "results-quick/mlflow.db"
@@ -317,6 +317,27 @@ def test_flatten_lock_path_and_redact(tmp_path):
     assert tracking.redact("http://host:5000") == "http://host:5000"
 
 
+MOUNTS = """sysfs /sys sysfs rw 0 0
+/dev/sda1 / ext4 rw 0 0
+nas:/home /home nfs4 rw 0 0
+mds@tcp:/scratch /scratch lustre rw 0 0
+/dev/sdb1 /scratch/local ext4 rw 0 0
+"""
+
+
+def test_sqlite_on_a_network_file_system_is_refused_for_cluster_runs():
+    assert tracking_uri.filesystem_type("/home/me/actlab/mlflow.db", MOUNTS) == "nfs4"
+    assert tracking_uri.filesystem_type("/scratch/local/mlflow.db", MOUNTS) == "ext4"  # the longest mount wins
+    assert tracking_uri.filesystem_type("/homeless/mlflow.db", MOUNTS) == "ext4"
+    with pytest.raises(ValueError, match="network file system.*nfs4.*MLflow server.*tracking.uri"):
+        tracking_uri.check_cluster_store("sqlite:////home/me/actlab/mlflow.db", MOUNTS)
+    with pytest.raises(ValueError, match="lustre"):
+        tracking_uri.check_cluster_store("sqlite:////scratch/me/mlflow.db", MOUNTS)
+    tracking_uri.check_cluster_store("sqlite:////scratch/local/mlflow.db", MOUNTS)  # a local disk is fine
+    tracking_uri.check_cluster_store("http://host:5000", MOUNTS)
+    tracking_uri.check_cluster_store("postgresql://u:p@db/mlflow", MOUNTS)
+
+
 def test_unreachable_server_fails_fast_with_a_clear_message():
     uri = f"http://127.0.0.1:{free_port()}"
     start = time.monotonic()
@@ -331,7 +352,7 @@ def test_unreachable_server_fails_fast_with_a_clear_message():
 WRITER = """
 import sys, time
 from pathlib import Path
-from actlab import tracking
+from actlab import tracking, tracking_uri
 uri, folder, claim, n_ready = sys.argv[1], Path(sys.argv[2]), sys.argv[3], int(sys.argv[4])
 (folder / f"ready-{sys.argv[5]}").touch()
 while len(list(folder.glob("ready-*"))) < n_ready:
