@@ -128,15 +128,8 @@ def overhead(args: argparse.Namespace, profile: str, results: str) -> dict:
         "track_job_s": round(statistics.median(track_seconds), 2),
         "claims": n_claims,
         "runs_logged": n_runs,
-        "cores": args.cores,
-        "load_max": round(max(loads), 2),
-        "ok": not problems,
-        "target": f"ratio <= {TARGET}",
-        "met": ours / peer <= TARGET,
     }
-    if problems:
-        row["problems"] = problems
-    return row
+    return row | outcome(args, loads, problems, ours / peer, TARGET)
 
 
 def server_cost(args: argparse.Namespace, profile: str, results: str) -> dict:
@@ -170,15 +163,15 @@ def server_cost(args: argparse.Namespace, profile: str, results: str) -> dict:
         "repeats": args.rounds,
         "runs_logged": n_runs,
         "server_workers": args.server_workers,
-        "cores": args.cores,
-        "load_max": round(max(loads), 2),
-        "ok": not problems,
-        "target": f"ratio <= {SERVER_TARGET}",
-        "met": ours / peer <= SERVER_TARGET,
     }
-    if problems:
-        row["problems"] = problems
-    return row
+    return row | outcome(args, loads, problems, ours / peer, SERVER_TARGET)
+
+
+def outcome(args: argparse.Namespace, loads: list[float], problems: list[str], ratio: float, target: float) -> dict:
+    """The fields every case ends its row with: the machine's load, the sanity checks, the target."""
+    row = {"cores": args.cores, "load_max": round(max(loads), 2), "ok": not problems}
+    row |= {"target": f"ratio <= {target}", "met": ratio <= target}
+    return row | ({"problems": problems} if problems else {})
 
 
 @contextlib.contextmanager
