@@ -805,7 +805,7 @@ def _experiment(client: MlflowClient, uri: str, verdict: dict, location: str | N
         experiment_id = client.create_experiment(name, artifact_location=location, tags={"claim": name})
     else:
         experiment_id = experiment.experiment_id
-        if experiment.artifact_location.startswith("mlflow-artifacts:") and not uri.startswith("http"):
+        if experiment.artifact_location.startswith("mlflow-artifacts:") and not is_http(uri):
             raise TrackingUnavailable(
                 f"The experiment {name} in {redact(uri)} stores its artifacts through an MLflow server "
                 f"({experiment.artifact_location}), which a direct database URI cannot write; nothing "

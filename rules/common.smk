@@ -21,10 +21,11 @@ RESULTS = config["results"]
 # decide, so that switching re-runs those jobs.
 CPU_KERNELS = config["cpu_kernels"]
 os.environ.update(cpu_kernels.environment(CPU_KERNELS))
-if CPU_KERNELS == "portable" and cpu_kernels.missing_flags():
+_missing = cpu_kernels.missing_flags() if CPU_KERNELS == "portable" else []
+if _missing:
     raise WorkflowError(
         f"cpu_kernels: portable needs a CPU with {', '.join(cpu_kernels.REQUIRED_FLAGS)}; this one "
-        f"lacks {', '.join(cpu_kernels.missing_flags())}. Run with --config cpu_kernels=native "
+        f"lacks {', '.join(_missing)}. Run with --config cpu_kernels=native "
         "(results then depend on the CPU)."
     )
 # A subset (config key only) never replaces the full report: its report goes under results.
