@@ -40,7 +40,7 @@ class PreflightError(ValueError):
     """An input the workflow refuses before any job runs; the message is one line with the fix."""
 
 
-def prepare(config: dict, schema_dir: str | Path) -> dict[str, dict]:
+def prepare(config: dict, schema_dir: str | Path, *, check: bool = True) -> dict[str, dict]:
     """Check and complete ``config`` in place; return claim id -> claim (with its cells) to run.
 
     Parameters
@@ -49,6 +49,11 @@ def prepare(config: dict, schema_dir: str | Path) -> dict[str, dict]:
         Snakemake's merged config (config files, then ``--config``); defaults are filled in.
     schema_dir : str or Path
         The directory of ``config.schema.yaml``, ``claims.schema.yaml`` and ``sources.schema.yaml``.
+    check : bool
+        Run the checks beyond the schemas (the register's semantics, data sets, tracking URI,
+        results profile, ledger). A cluster job step passes False: the Snakemake that submitted it
+        ran them on the same files, and they were half a second of every cell's start-up. The
+        schemas always run, since they fill in the defaults.
 
     Raises
     ------
@@ -67,7 +72,7 @@ def prepare(config: dict, schema_dir: str | Path) -> dict[str, dict]:
     filled = copy.deepcopy(raw)
     validate(filled, read_yaml(schema_dir / "claims.schema.yaml", "schema"), config["claims"])
     try:
-        claims = {c["id"]: c for c in register.resolve(filled, sources["sources"], config["profile"])}
+        claims = {c["id"]: c for c in register.resolve(filled, sources["sources"], config["profile"], check=check)}
     except register.RegisterError as err:
         raise PreflightError(f"{config['claims']}: {err}") from None
 
@@ -76,6 +81,8 @@ def prepare(config: dict, schema_dir: str | Path) -> dict[str, dict]:
         raise PreflightError(f"config key 'only': unknown claim ids {unknown}; known: {sorted(claims)}")
     if config["only"]:
         claims = {cid: claims[cid] for cid in config["only"]}
+    if not check:
+        return claims
     check_datasets(claims, config["datasets"], config["claims"])
     check_tracking_uri(config["tracking"]["uri"])
     check_profile(config["results"], config["profile"])

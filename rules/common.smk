@@ -9,8 +9,13 @@ from snakemake.exceptions import WorkflowError
 from actlab import code_digest, cpu_kernels, integrity, preflight
 from actlab.experiments import EXPERIMENTS
 
+# A cluster job step (not the main process) trusts the checks of the Snakemake that submitted it.
 try:
-    CLAIMS = preflight.prepare(config, f"{workflow.basedir}/config/schemas")
+    CLAIMS = preflight.prepare(
+        config,
+        f"{workflow.basedir}/config/schemas",
+        check=workflow.is_main_process,
+    )
 except preflight.PreflightError as err:
     raise WorkflowError(str(err)) from None
 

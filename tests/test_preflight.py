@@ -53,6 +53,20 @@ def test_the_repository_config_passes_under_both_profiles(tmp_path):
     assert set(preflight.prepare(quick, SCHEMAS)) == set(claims)
 
 
+def test_a_cluster_job_step_sees_the_same_claims_and_defaults_without_the_checks(tmp_path):
+    """``check=False`` (a job step, whose submitter checked) skips the checks, not the defaults."""
+    for profile in ("full", "quick"):
+        checked = _config(tmp_path, profile=profile, results=str(tmp_path / profile))
+        unchecked = copy.deepcopy(checked)
+        assert preflight.prepare(unchecked, SCHEMAS, check=False) == preflight.prepare(checked, SCHEMAS)
+        assert unchecked == checked
+    # what it skips: a semantic error (a metric the experiment lacks) passes unchecked only
+    register = copy.deepcopy(REGISTER)
+    _claim(register, "relu-trains-faster")["decision"]["metric"] = "no_such_metric"
+    assert "relu-trains-faster" in preflight.prepare(_config(tmp_path, register), SCHEMAS, check=False)
+    _rejected(_config(tmp_path, register), "no_such_metric")
+
+
 # --- the register: schema errors name the file, the claim id and the key, with a fix -------------
 
 
