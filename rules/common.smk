@@ -21,6 +21,9 @@ except preflight.PreflightError as err:
 
 RESULTS = config["results"]
 
+# Module digests are kept between Snakemake processes (every cluster job step parses the workflow).
+code_digest.use_cache(".snakemake/actlab-code-digests.json")
+
 # Same bytes on every x86-64 node (actlab.cpu_kernels): the kernels NumPy and OpenBLAS may use,
 # set in the environment that every job inherits, and a param of every rule whose numbers they
 # decide, so that switching re-runs those jobs.

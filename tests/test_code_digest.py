@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from actlab import code_digest
 
 BEFORE = '''
@@ -40,3 +42,33 @@ def test_the_digest_is_stable_and_covers_named_files():
     assert first == code_digest.digest(["actlab.report"], ["templates/report.html.j2"])
     assert first != code_digest.digest(["actlab.report"], ["templates/claims.md.j2"])
     assert first != code_digest.digest(["actlab.report"])
+
+
+def test_the_digest_cache_gives_the_same_digests_and_is_keyed_by_the_file_state(tmp_path):
+    cache_file = tmp_path / "digests.json"
+    try:
+        code_digest.use_cache(None)
+        plain = code_digest.digest(["actlab.pipeline"])
+        code_digest.use_cache(cache_file)
+        assert code_digest.digest(["actlab.pipeline"]) == plain  # computed, then saved
+        entries = json.loads(cache_file.read_text())
+        assert len(entries) == len(code_digest.closure(["actlab.pipeline"]))
+        code_digest.use_cache(cache_file)
+        assert code_digest.digest(["actlab.pipeline"]) == plain  # read back
+
+        # an entry is used only while its file has the size and modification time it was taken at
+        forged = {key: ["0" * 64, imported] for key, (_, imported) in entries.items()}
+        cache_file.write_text(json.dumps(forged))
+        code_digest.use_cache(cache_file)
+        assert code_digest.digest(["actlab.pipeline"]) != plain  # the cache is what it reads
+        stale = {key.rsplit(":", 1)[0] + ":1": entry for key, entry in forged.items()}
+        cache_file.write_text(json.dumps(stale))
+        code_digest.use_cache(cache_file)
+        assert code_digest.digest(["actlab.pipeline"]) == plain
+        assert set(json.loads(cache_file.read_text())) == set(entries)  # stale entries dropped, current kept
+
+        cache_file.write_text("{not json")
+        code_digest.use_cache(cache_file)
+        assert code_digest.digest(["actlab.pipeline"]) == plain
+    finally:
+        code_digest.use_cache(None)
