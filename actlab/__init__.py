@@ -1,39 +1,14 @@
 """actlab: a NumPy laboratory for claims about activation functions and initializations.
 
-The engine trains multilayer perceptrons as ensembles of independent seeds in one set of arrays,
-with the activation, initializer and optimizer zoo the claims need, and instruments them
-(gradient norms, dead units, sparsity, divergence).
+Four parts, each importing only the parts listed before it (``tests/test_layout.py``):
+
+- :mod:`actlab.engine`: the NumPy MLP library (networks, activations, initializers, losses,
+  optimizers, training, probes, data sets), usable alone;
+- :mod:`actlab.claims`: the claims machinery (the register, the experiment types, judging,
+  statistics, figures, the report, the preregistration ledger);
+- :mod:`actlab.workflow`: what the Snakemake rules call (the checks before any job runs, the job
+  functions, code digests, CPU kernels, unreadable results set aside);
+- :mod:`actlab.tracking`: MLflow logging of every claim and cell a run judged.
 """
 
-from actlab.activations import ACTIVATIONS, Activation, get_activation
-from actlab.initializers import INITIALIZERS, Initializer, get_initializer
-from actlab.losses import LOSSES, Loss, get_loss
-from actlab.network import MLP
-from actlab.optimizers import OPTIMIZERS, Optimizer, get_optimizer
-from actlab.probes import probe
-from actlab.seeding import Seeds
-from actlab.training import ArrayData, History, StreamData, train
-
 __version__ = "0.1.0"
-
-__all__ = [
-    "ACTIVATIONS",
-    "INITIALIZERS",
-    "LOSSES",
-    "MLP",
-    "OPTIMIZERS",
-    "Activation",
-    "ArrayData",
-    "History",
-    "Initializer",
-    "Loss",
-    "Optimizer",
-    "Seeds",
-    "StreamData",
-    "get_activation",
-    "get_initializer",
-    "get_loss",
-    "get_optimizer",
-    "probe",
-    "train",
-]

@@ -60,7 +60,6 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 from mlflow.utils.validation import MAX_ENTITIES_PER_BATCH, MAX_METRICS_PER_BATCH, MAX_PARAMS_TAGS_PER_BATCH
 
-from actlab import code_digest
 from actlab.tracking_uri import (
     LOCATION_TAG,
     OWNER_TAG,
@@ -71,6 +70,7 @@ from actlab.tracking_uri import (
     sqlite_path,
     without_credentials,
 )
+from actlab.workflow import code_digest
 
 __all__ = [
     "ClaimFiles",
@@ -277,7 +277,7 @@ def fingerprint(files: ClaimFiles, seeds_per_cell: int | None) -> str:
     Covers the verdict, the cells' arrays (names, dtypes, shapes, bytes: not the ``.npz`` zip
     bytes) and descriptions without :data:`MACHINE_FIELDS` (wall-clock timings), the data files,
     the shared tags other than the git commit, the seed cap, and the code of this module (its
-    syntax tree, :mod:`actlab.code_digest`). A new commit, a re-trained cell with the same numbers
+    syntax tree, :mod:`actlab.workflow.code_digest`). A new commit, a re-trained cell with the same numbers
     or another machine's timings therefore change nothing. A claim whose results are wall-clock
     measurements (its verdict lists ``machines``) is fingerprinted by its :data:`RULE_FIELDS`, its
     conditions' verdicts and its cell descriptions: every run measures other numbers, and the store

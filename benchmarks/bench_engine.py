@@ -53,6 +53,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.neural_network import MLPClassifier
 
 import actlab
+from actlab import engine
 
 try:  # optional peer, never a dependency
     import torch
@@ -94,8 +95,8 @@ class Job:
     last_state: object = None
 
 
-class CountingArrayData(actlab.ArrayData):
-    """actlab.ArrayData that also counts the batches it serves (one generator layer, ~0.1 us a step)."""
+class CountingArrayData(engine.ArrayData):
+    """engine.ArrayData that also counts the batches it serves (one generator layer, ~0.1 us a step)."""
 
     steps = 0
 
@@ -118,9 +119,9 @@ def batch_sizes(n: int, batch: int) -> list[int]:
 
 def actlab_digits_job(x, y, onehot, hidden: int, epochs: int) -> Job:
     def run(n_epochs):
-        net = actlab.MLP(64, [hidden, hidden], 10, activation="relu", init="he_normal", seeds=actlab.Seeds(1, key=(0,)))
+        net = engine.MLP(64, [hidden, hidden], 10, activation="relu", init="he_normal", seeds=engine.Seeds(1, key=(0,)))
         data = CountingArrayData(x, onehot, batch_size=DIGITS_BATCH, shuffle=True)
-        actlab.train(
+        engine.train(
             net,
             data,
             loss="softmax_cross_entropy",
@@ -252,29 +253,29 @@ def moons_data():
     return x, y.astype(float)[:, None]
 
 
-def moons_net(seeds: actlab.Seeds) -> actlab.MLP:
-    return actlab.MLP(2, [16, 16], 1, activation="relu", init="he_normal", seeds=seeds)
+def moons_net(seeds: engine.Seeds) -> engine.MLP:
+    return engine.MLP(2, [16, 16], 1, activation="relu", init="he_normal", seeds=seeds)
 
 
-def moons_train(net: actlab.MLP, x, y, epochs: int) -> CountingArrayData:
+def moons_train(net: engine.MLP, x, y, epochs: int) -> CountingArrayData:
     data = CountingArrayData(x, y, batch_size=MOONS_BATCH, shuffle=True)
-    actlab.train(net, data, loss="sigmoid_cross_entropy", optimizer={"name": "sgd", "lr": MOONS_LR}, epochs=epochs)
+    engine.train(net, data, loss="sigmoid_cross_entropy", optimizer={"name": "sgd", "lr": MOONS_LR}, epochs=epochs)
     return data
 
 
-def moons_accuracy(net: actlab.MLP, x, y) -> np.ndarray:
+def moons_accuracy(net: engine.MLP, x, y) -> np.ndarray:
     return np.mean((net.predict(x)[..., 0] > 0) == (y[:, 0] > 0.5), axis=1)
 
 
 def ensemble_jobs(x, y, epochs: int) -> tuple[Job, Job]:
     def batched(n_epochs):
-        net = moons_net(actlab.Seeds(MOONS_SEEDS, key=(1,)))
+        net = moons_net(engine.Seeds(MOONS_SEEDS, key=(1,)))
         return [(net, moons_train(net, x, y, n_epochs))]
 
     def sequential(n_epochs):
         runs = []
         for i in range(MOONS_SEEDS):
-            net = moons_net(actlab.Seeds([i], key=(1,)))
+            net = moons_net(engine.Seeds([i], key=(1,)))
             runs.append((net, moons_train(net, x, y, n_epochs)))
         return runs
 
@@ -413,13 +414,13 @@ def ensemble_case(args) -> list[dict]:
 
 
 def profile_job(job: Job, title: str, top: int) -> None:
-    """cProfile one actlab job; ``np.matmul`` calls in actlab.network show up as ``matmul``.
+    """cProfile one actlab job; ``np.matmul`` calls in actlab.engine.network show up as ``matmul``.
 
     NumPy ufuncs are invisible to cProfile (their time lands in the caller's tottime), so the
     engine's numpy module is swapped, for this run only, for a proxy whose ``matmul`` is a
     Python wrapper: its cumulative time is the engine's matmul time.
     """
-    import actlab.network as network
+    import actlab.engine.network as network
 
     def matmul(*a, **k):
         return np.matmul(*a, **k)
@@ -443,7 +444,8 @@ def profile_job(job: Job, title: str, top: int) -> None:
     pstats.Stats(profiler, stream=out).sort_stats("tottime").print_stats(top)
     log(f"\n=== cProfile of the actlab job, {title} ===")
     log(
-        f"wall {total:.3f} s under the profiler; np.matmul in actlab.network: {matmul_s:.3f} s ({matmul_s / total:.0%})"
+        f"wall {total:.3f} s under the profiler; np.matmul in actlab.engine.network: "
+        f"{matmul_s:.3f} s ({matmul_s / total:.0%})"
     )
     log(out.getvalue())
 

@@ -1,13 +1,13 @@
-# Configuration and claims register: checked before any job runs (actlab.preflight), then
+# Configuration and claims register: checked before any job runs (actlab.workflow.preflight), then
 # expanded into cells. Unreadable result files are set aside here too, so that they are rebuilt
-# instead of failing every job that reads them (actlab.integrity).
+# instead of failing every job that reads them (actlab.workflow.integrity).
 import os
 import sys
 
 from snakemake.exceptions import WorkflowError
 
-from actlab import code_digest, cpu_kernels, integrity, preflight
-from actlab.experiments import EXPERIMENTS
+from actlab.workflow import code_digest, cpu_kernels, integrity, preflight
+from actlab.claims.experiments import EXPERIMENTS
 
 # A cluster job step (not the main process) trusts the checks of the Snakemake that submitted it.
 try:
@@ -24,7 +24,7 @@ RESULTS = config["results"]
 # Module digests are kept between Snakemake processes (every cluster job step parses the workflow).
 code_digest.use_cache(".snakemake/actlab-code-digests.json")
 
-# Same bytes on every x86-64 node (actlab.cpu_kernels): the kernels NumPy and OpenBLAS may use,
+# Same bytes on every x86-64 node (actlab.workflow.cpu_kernels): the kernels NumPy and OpenBLAS may use,
 # set in the environment that every job inherits, and a param of every rule whose numbers they
 # decide, so that switching re-runs those jobs.
 CPU_KERNELS = config["cpu_kernels"]
@@ -92,7 +92,7 @@ wildcard_constraints:
 
 
 def code(*modules, files=()):
-    """A params entry: the digest of the actlab code behind a job (actlab.code_digest), so that
+    """A params entry: the digest of the actlab code behind a job (actlab.workflow.code_digest), so that
     edits re-run the job. A function, so that only the rules a run builds jobs of compute it: a
     cluster job step parses the workflow for one job, and the digests of the other rules took
     1.7 of its 4.8 s."""
@@ -102,7 +102,7 @@ def code(*modules, files=()):
 def experiment_code(wildcards):
     """Digest of the code that trains the claim's cells: its experiment module and what that imports."""
     experiment = EXPERIMENTS[CLAIMS[wildcards.claim]["experiment"]]
-    modules = [type(experiment).__module__, "actlab.seeding", "actlab.datasets"]
+    modules = [type(experiment).__module__, "actlab.engine.seeding", "actlab.engine.datasets"]
     return code_digest.digest(modules, [])
 
 

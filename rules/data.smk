@@ -1,5 +1,5 @@
 # The results directory says which profile wrote it, so that another profile cannot overwrite it
-# (actlab.preflight.check_profile refuses before any job runs).
+# (actlab.workflow.preflight.check_profile refuses before any job runs).
 rule mark_results:
     output:
         f"{RESULTS}/{preflight.PROFILE_MARK}",
@@ -24,6 +24,6 @@ rule make_dataset:
         spec=lambda wildcards: config["datasets"][wildcards.dataset],
         seed=config["seed"],
         cpu_kernels=CPU_KERNELS,
-        code=code("actlab.datasets"),
+        code=code("actlab.engine.datasets"),
     script:
         "../scripts/make_dataset.py"

@@ -25,6 +25,6 @@ rule judge_claim:
         seed=config["seed"],
         claim=lambda wildcards: CLAIMS[wildcards.claim],
         cpu_kernels=CPU_KERNELS,
-        code=code("actlab.pipeline"),
+        code=code("actlab.workflow.pipeline"),
     script:
         "../scripts/judge_claim.py"

@@ -24,8 +24,8 @@ rule render_report:
     params:
         profile=config["profile"],
         code=code(
-            "actlab.report",
-            files=["templates/report.html.j2", "templates/claims.md.j2"],
+            "actlab.claims.report",
+            files=["claims/templates/report.html.j2", "claims/templates/claims.md.j2"],
         ),
     script:
         "../scripts/render_report.py"

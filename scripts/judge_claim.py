@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from actlab import pipeline
+from actlab.workflow import pipeline
 
 with pipeline.rule_context(snakemake.log[0], snakemake.threads):
     claim = snakemake.params.claim

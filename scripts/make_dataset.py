@@ -1,6 +1,6 @@
 """Rule make_dataset: generate one data set of the config."""
 
-from actlab import pipeline
+from actlab.workflow import pipeline
 
 with pipeline.rule_context(snakemake.log[0], snakemake.threads):
     pipeline.dataset(

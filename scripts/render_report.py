@@ -1,6 +1,7 @@
 """Rule render_report: the self-contained HTML report and the GitHub-readable Markdown table."""
 
-from actlab import pipeline, report
+from actlab.claims import report
+from actlab.workflow import pipeline
 
 with pipeline.rule_context(snakemake.log[0], snakemake.threads):
     report.render(

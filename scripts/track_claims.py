@@ -9,7 +9,7 @@ import json
 import sys
 from pathlib import Path
 
-from actlab import pipeline
+from actlab.workflow import pipeline
 
 with pipeline.rule_context(snakemake.log[0], snakemake.threads):
     from actlab import tracking

@@ -1,6 +1,6 @@
 """Rule train_cell: train every seed of one cell of a claim as one ensemble."""
 
-from actlab import pipeline
+from actlab.workflow import pipeline
 
 with pipeline.rule_context(snakemake.log[0], snakemake.threads):
     pipeline.train_cell(

@@ -88,7 +88,7 @@ def preregistered_decision(decision: dict, **overrides) -> dict:
     """A claim's decision rule completed with the keys every empirical claim must preregister.
 
     ``decision`` (then ``overrides``) wins over the test defaults: ``headline: {}`` (valid only when
-    the rule leaves a single judged condition; with more, :func:`actlab.judging.headline` rejects it,
+    the rule leaves a single judged condition; with more, :func:`actlab.claims.judging.headline` rejects it,
     so such tests must name theirs), diverged runs excluded, no negative control (not added when the
     rule has a ``control``) and ``min_n: 2`` so that a few seeds can be judged. Returns a new dict.
     """
@@ -158,7 +158,7 @@ def shared_quick_run(tmp_path_factory, copy_workflow) -> Path:
 @pytest.fixture(scope="session")
 def smallest_claims() -> list[str]:
     """The quick profile's smallest claim (fewest cells x seeds) of each experiment type, sorted."""
-    from actlab.register import load_yaml, resolve
+    from actlab.claims.register import load_yaml, resolve
 
     repo = Path(__file__).resolve().parents[1]
     register, sources = load_yaml(repo / "config/claims.yaml"), load_yaml(repo / "config/sources.yaml")["sources"]

@@ -7,8 +7,8 @@ import math
 import numpy as np
 import pytest
 
-from actlab import ACTIVATIONS, get_activation
-from actlab.activations import Activation
+from actlab.engine import ACTIVATIONS, get_activation
+from actlab.engine.activations import Activation
 
 # Activations whose constructor needs arguments to be interesting get an explicit spec; every
 # other registered name is built with its defaults, so new registry entries are covered.

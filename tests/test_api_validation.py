@@ -12,7 +12,7 @@ import re
 import numpy as np
 import pytest
 
-from actlab import MLP, ArrayData, Seeds, StreamData, train
+from actlab.engine import MLP, ArrayData, Seeds, StreamData, train
 
 N, N_IN, N_OUT = 150, 4, 3
 KEY = (11, "validation")

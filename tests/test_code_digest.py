@@ -1,10 +1,10 @@
-"""A rule re-runs when the package code it runs changes, and only then (actlab.code_digest)."""
+"""A rule re-runs when the package code it runs changes, and only then (actlab.workflow.code_digest)."""
 
 from __future__ import annotations
 
 import json
 
-from actlab import code_digest
+from actlab.workflow import code_digest
 
 BEFORE = '''
 """Module docstring."""
@@ -30,45 +30,50 @@ def test_a_change_in_what_the_code_does_counts():
 
 
 def test_a_training_job_depends_on_its_experiment_and_the_engine_not_on_the_judging():
-    used = code_digest.closure(["actlab.experiments.dying"])
-    assert {"actlab.experiments.dying", "actlab.network", "actlab.training", "actlab.activations"} <= set(used)
-    assert "actlab.judging" not in used and "actlab.experiments.single_neuron" not in used
-    judged = code_digest.closure(["actlab.pipeline"])
-    assert {"actlab.judging", "actlab.stats", "actlab.experiments.single_neuron"} <= set(judged)
+    used = code_digest.closure(["actlab.claims.experiments.dying"])
+    assert {
+        "actlab.claims.experiments.dying",
+        "actlab.engine.network",
+        "actlab.engine.training",
+        "actlab.engine.activations",
+    } <= set(used)
+    assert "actlab.claims.judging" not in used and "actlab.claims.experiments.single_neuron" not in used
+    judged = code_digest.closure(["actlab.workflow.pipeline"])
+    assert {"actlab.claims.judging", "actlab.claims.stats", "actlab.claims.experiments.single_neuron"} <= set(judged)
 
 
 def test_the_digest_is_stable_and_covers_named_files():
-    first = code_digest.digest(["actlab.report"], ["templates/report.html.j2"])
-    assert first == code_digest.digest(["actlab.report"], ["templates/report.html.j2"])
-    assert first != code_digest.digest(["actlab.report"], ["templates/claims.md.j2"])
-    assert first != code_digest.digest(["actlab.report"])
+    first = code_digest.digest(["actlab.claims.report"], ["claims/templates/report.html.j2"])
+    assert first == code_digest.digest(["actlab.claims.report"], ["claims/templates/report.html.j2"])
+    assert first != code_digest.digest(["actlab.claims.report"], ["claims/templates/claims.md.j2"])
+    assert first != code_digest.digest(["actlab.claims.report"])
 
 
 def test_the_digest_cache_gives_the_same_digests_and_is_keyed_by_the_file_state(tmp_path):
     cache_file = tmp_path / "digests.json"
     try:
         code_digest.use_cache(None)
-        plain = code_digest.digest(["actlab.pipeline"])
+        plain = code_digest.digest(["actlab.workflow.pipeline"])
         code_digest.use_cache(cache_file)
-        assert code_digest.digest(["actlab.pipeline"]) == plain  # computed, then saved
+        assert code_digest.digest(["actlab.workflow.pipeline"]) == plain  # computed, then saved
         entries = json.loads(cache_file.read_text())
-        assert len(entries) == len(code_digest.closure(["actlab.pipeline"]))
+        assert len(entries) == len(code_digest.closure(["actlab.workflow.pipeline"]))
         code_digest.use_cache(cache_file)
-        assert code_digest.digest(["actlab.pipeline"]) == plain  # read back
+        assert code_digest.digest(["actlab.workflow.pipeline"]) == plain  # read back
 
         # an entry is used only while its file has the size and modification time it was taken at
         forged = {key: ["0" * 64, imported] for key, (_, imported) in entries.items()}
         cache_file.write_text(json.dumps(forged))
         code_digest.use_cache(cache_file)
-        assert code_digest.digest(["actlab.pipeline"]) != plain  # the cache is what it reads
+        assert code_digest.digest(["actlab.workflow.pipeline"]) != plain  # the cache is what it reads
         stale = {key.rsplit(":", 1)[0] + ":1": entry for key, entry in forged.items()}
         cache_file.write_text(json.dumps(stale))
         code_digest.use_cache(cache_file)
-        assert code_digest.digest(["actlab.pipeline"]) == plain
+        assert code_digest.digest(["actlab.workflow.pipeline"]) == plain
         assert set(json.loads(cache_file.read_text())) == set(entries)  # stale entries dropped, current kept
 
         cache_file.write_text("{not json")
         code_digest.use_cache(cache_file)
-        assert code_digest.digest(["actlab.pipeline"]) == plain
+        assert code_digest.digest(["actlab.workflow.pipeline"]) == plain
     finally:
         code_digest.use_cache(None)

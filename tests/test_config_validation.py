@@ -1,6 +1,6 @@
 """Malformed configurations fail before any job runs, name the offending key, and write nothing.
 
-The register cases run :func:`actlab.preflight.prepare` in-process (what ``rules/common.smk``
+The register cases run :func:`actlab.workflow.preflight.prepare` in-process (what ``rules/common.smk``
 calls); a few cases of each kind run Snakemake itself, to show that it prints the same line and
 writes nothing.
 """
@@ -146,7 +146,7 @@ def _assert_rejected(result: subprocess.CompletedProcess, workdir: Path, needles
 
 @pytest.mark.parametrize("case", sorted(CLAIM_CASES))
 def test_malformed_register_is_rejected(tmp_path, case):
-    from actlab import preflight
+    from actlab.workflow import preflight
 
     change, needles = CLAIM_CASES[case]
     bad = tmp_path / "claims.yaml"
@@ -194,7 +194,7 @@ def test_missing_dataset_is_rejected(workdir):
 @pytest.mark.e2e
 def test_a_frozen_rule_changed_without_amendment_is_rejected(workdir):
     """The ledger freezes a rule; changing it needs a dated amendment, which the run then accepts."""
-    from actlab import ledger
+    from actlab.claims import ledger
 
     register = copy.deepcopy(CLAIMS)
     frozen = workdir / "ledger-test.yaml"

@@ -1,8 +1,8 @@
-"""actlab.cpu_kernels: the environment of portable kernels, and the CPU flags they need."""
+"""actlab.workflow.cpu_kernels: the environment of portable kernels, and the CPU flags they need."""
 
 import pytest
 
-from actlab import cpu_kernels
+from actlab.workflow import cpu_kernels
 
 CPUINFO = """processor\t: 0
 vendor_id\t: GenuineIntel

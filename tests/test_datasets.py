@@ -1,4 +1,4 @@
-"""Tests of :mod:`actlab.datasets`: every generator, the split, scaling, determinism and the openml path.
+"""Tests of :mod:`actlab.engine.datasets`: every generator, the split, scaling, determinism and the openml path.
 
 The openml test runs offline: it lays out scikit-learn's own iris test fixtures (data id 61) as
 the cache ``fetch_openml`` reads under ``data_home`` and makes any network access raise.
@@ -14,7 +14,7 @@ from importlib import resources
 import numpy as np
 import pytest
 
-from actlab.datasets import GENERATORS, UNSCALED, Dataset, make_dataset, one_hot, relu_1d_sample
+from actlab.engine.datasets import GENERATORS, UNSCALED, Dataset, make_dataset, one_hot, relu_1d_sample
 
 TEST_FRACTION = 0.25
 

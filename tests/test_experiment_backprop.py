@@ -7,9 +7,9 @@ import json
 import numpy as np
 import pytest
 
-from actlab import Seeds, get_activation
-from actlab.experiments import EXPERIMENTS, Cell
-from actlab.experiments.backprop import TIMED, near_kink, source_derivative, time_tanh_derivative
+from actlab.claims.experiments import EXPERIMENTS, Cell
+from actlab.claims.experiments.backprop import TIMED, near_kink, source_derivative, time_tanh_derivative
+from actlab.engine import Seeds, get_activation
 
 EXP = EXPERIMENTS["backprop_check"]
 TINY = {"n_inputs": 3, "hidden": [4, 5], "n_outputs": 3, "batch_size": 6}

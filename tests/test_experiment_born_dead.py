@@ -11,10 +11,10 @@ import jsonschema
 import numpy as np
 import pytest
 
-from actlab import Seeds
-from actlab.experiments import EXPERIMENTS, Cell
-from actlab.experiments.born_dead import lu_formula
-from actlab.judging import judge
+from actlab.claims.experiments import EXPERIMENTS, Cell
+from actlab.claims.experiments.born_dead import lu_formula
+from actlab.claims.judging import judge
+from actlab.engine import Seeds
 
 EXP = EXPERIMENTS["born_dead"]
 WIDTHS = [1, 2, 3]

@@ -15,11 +15,11 @@ import numpy as np
 import pytest
 import yaml
 
-from actlab import judging
-from actlab.datasets import make_dataset
-from actlab.experiments import EXPERIMENTS, Cell, CellResult
-from actlab.register import load_yaml, resolve
-from actlab.seeding import Seeds
+from actlab.claims import judging
+from actlab.claims.experiments import EXPERIMENTS, Cell, CellResult
+from actlab.claims.register import load_yaml, resolve
+from actlab.engine.datasets import make_dataset
+from actlab.engine.seeding import Seeds
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIG = yaml.safe_load((REPO / "config/config.yaml").read_text())

@@ -6,9 +6,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from actlab.experiments import EXPERIMENTS
-from actlab.experiments.base import Cell
-from actlab.seeding import Seeds
+from actlab.claims.experiments import EXPERIMENTS
+from actlab.claims.experiments.base import Cell
+from actlab.engine.seeding import Seeds
 
 COST = EXPERIMENTS["activation_cost"]
 

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 from scipy import special
 
-from actlab import ACTIVATIONS, Seeds
-from actlab.experiments import EXPERIMENTS, Cell
-from actlab.experiments.derivatives import kink_mask, measure, zoo
+from actlab.claims.experiments import EXPERIMENTS, Cell
+from actlab.claims.experiments.derivatives import kink_mask, measure, zoo
+from actlab.engine import ACTIVATIONS, Seeds
 
 EXP = EXPERIMENTS["derivative_bounds"]
 SMALL = {"z_range": 5.0, "grid_step": 1e-3, "fd_step": 1e-6, "plot_range": 4.0}

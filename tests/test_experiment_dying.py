@@ -6,14 +6,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from actlab import judging
-from actlab.datasets import Dataset
-from actlab.experiments import EXPERIMENTS
-from actlab.experiments.base import Cell, CellResult
-from actlab.experiments.dying import DyingUnits, revivals, scope_layers, snapshot_valid
-from actlab.network import MLP
-from actlab.register import RegisterError, resolve
-from actlab.seeding import Seeds
+from actlab.claims import judging
+from actlab.claims.experiments import EXPERIMENTS
+from actlab.claims.experiments.base import Cell, CellResult
+from actlab.claims.experiments.dying import DyingUnits, revivals, scope_layers, snapshot_valid
+from actlab.claims.register import RegisterError, resolve
+from actlab.engine.datasets import Dataset
+from actlab.engine.network import MLP
+from actlab.engine.seeding import Seeds
 
 BASE = {
     "dataset": "moons",

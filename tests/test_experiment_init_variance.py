@@ -16,11 +16,11 @@ import jsonschema
 import numpy as np
 import pytest
 
-from actlab import Seeds
-from actlab.datasets import Dataset
-from actlab.experiments import EXPERIMENTS, Cell, CellResult
-from actlab.experiments.init_variance import _variance_factor
-from actlab.judging import judge
+from actlab.claims.experiments import EXPERIMENTS, Cell, CellResult
+from actlab.claims.experiments.init_variance import _variance_factor
+from actlab.claims.judging import judge
+from actlab.engine import Seeds
+from actlab.engine.datasets import Dataset
 
 EXP = EXPERIMENTS["init_variance"]
 DEPTH, WIDTH = 12, 128

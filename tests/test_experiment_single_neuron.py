@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from actlab import judging
-from actlab.experiments import EXPERIMENTS
-from actlab.experiments.base import Cell
-from actlab.experiments.single_neuron import (
+from actlab.claims import judging
+from actlab.claims.experiments import EXPERIMENTS
+from actlab.claims.experiments.base import Cell
+from actlab.claims.experiments.single_neuron import (
     SingleNeuron,
     build_net,
     expected_loss,
@@ -17,8 +17,8 @@ from actlab.experiments.single_neuron import (
     normal_quantiles,
     set_params,
 )
-from actlab.register import RegisterError, resolve
-from actlab.seeding import Seeds
+from actlab.claims.register import RegisterError, resolve
+from actlab.engine.seeding import Seeds
 
 BASE = {
     "model": "weight",
@@ -147,7 +147,7 @@ def test_metrics_nan_when_diverged():
 
 def test_failure_rate_interval_is_exact_binomial():
     """The rate panel's bars: exact Clopper-Pearson intervals, diverged (NaN) runs dropped."""
-    from actlab import plotting
+    from actlab.claims import plotting
 
     rate, lo, hi = plotting.mean_interval(np.zeros(48), binary=True)
     assert rate == 0 and lo == 0 and hi == pytest.approx(1 - 0.025 ** (1 / 48))

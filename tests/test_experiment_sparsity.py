@@ -15,11 +15,11 @@ import numpy as np
 import pytest
 from scipy.stats import rankdata, spearmanr
 
-from actlab import Seeds
-from actlab.datasets import Dataset
-from actlab.experiments import EXPERIMENTS, Cell
-from actlab.experiments.sparsity import rank_rows, spearman_rows, stratified_spearman
-from actlab.judging import judge
+from actlab.claims.experiments import EXPERIMENTS, Cell
+from actlab.claims.experiments.sparsity import rank_rows, spearman_rows, stratified_spearman
+from actlab.claims.judging import judge
+from actlab.engine import Seeds
+from actlab.engine.datasets import Dataset
 
 INIT = EXPERIMENTS["init_sparsity"]
 L1 = EXPERIMENTS["l1_sparsity"]

@@ -12,10 +12,10 @@ import jsonschema
 import numpy as np
 import pytest
 
-from actlab import Seeds
-from actlab.datasets import Dataset
-from actlab.experiments import EXPERIMENTS, Cell
-from actlab.experiments.symmetry import count_distinct, nearest_earlier_gap
+from actlab.claims.experiments import EXPERIMENTS, Cell
+from actlab.claims.experiments.symmetry import count_distinct, nearest_earlier_gap
+from actlab.engine import Seeds
+from actlab.engine.datasets import Dataset
 
 EXP = EXPERIMENTS["symmetric_init"]
 WIDTH = 6

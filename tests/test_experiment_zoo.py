@@ -8,14 +8,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from actlab.datasets import Dataset
-from actlab.experiments import EXPERIMENTS
-from actlab.experiments.base import Cell
-from actlab.experiments.zoo import METRICS, linear_map_error, sign_agreement
-from actlab.losses import get_loss
-from actlab.network import MLP
-from actlab.register import expand_cells
-from actlab.seeding import Seeds
+from actlab.claims.experiments import EXPERIMENTS
+from actlab.claims.experiments.base import Cell
+from actlab.claims.experiments.zoo import METRICS, linear_map_error, sign_agreement
+from actlab.claims.register import expand_cells
+from actlab.engine.datasets import Dataset
+from actlab.engine.losses import get_loss
+from actlab.engine.network import MLP
+from actlab.engine.seeding import Seeds
 
 ZOO = EXPERIMENTS["activation_zoo"]
 BASE = {"dataset": "moons", "depth": 2, "width": 8, "init": "he_normal", "epochs": 3, "lr": 0.1, "batch_size": 32}

@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 from threadpoolctl import threadpool_limits
 
-from actlab import INITIALIZERS, MLP, Seeds, get_initializer
-from actlab.initializers import leaky_relu_gain
+from actlab.engine import INITIALIZERS, MLP, Seeds, get_initializer
+from actlab.engine.initializers import leaky_relu_gain
 
 FAN_IN, FAN_OUT, DRAWS = 400, 300, 10
 Z = 6.0

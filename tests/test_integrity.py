@@ -6,7 +6,7 @@ import json
 
 import numpy as np
 
-from actlab import integrity
+from actlab.workflow import integrity
 
 
 def _results(tmp_path):

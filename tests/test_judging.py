@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 import yaml
 
-from actlab import judging
-from actlab.experiments import EXPERIMENTS
-from actlab.experiments.base import Cell, CellResult, Experiment, cell_roles
-from actlab.register import expand_cells, load_yaml, resolve
+from actlab.claims import judging
+from actlab.claims.experiments import EXPERIMENTS
+from actlab.claims.experiments.base import Cell, CellResult, Experiment, cell_roles
+from actlab.claims.register import expand_cells, load_yaml, resolve
 
 REPO = Path(__file__).resolve().parents[1]
 REGISTER = yaml.safe_load((REPO / "config/claims.yaml").read_text())

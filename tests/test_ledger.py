@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from actlab import ledger
+from actlab.claims import ledger
 
 REGISTER = yaml.safe_load((Path(__file__).resolve().parents[1] / "config/claims.yaml").read_text())
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from actlab import ACTIVATIONS, MLP, Seeds, get_loss
+from actlab.engine import ACTIVATIONS, MLP, Seeds, get_loss
 
 S, B = 2, 6
 SIZES = (3, [4, 5], 2)

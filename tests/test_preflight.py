@@ -1,6 +1,6 @@
 """Every malformed input is refused before any job runs, in one line with the file, claim, key and fix.
 
-These call :func:`actlab.preflight.prepare` directly, as ``rules/common.smk`` does; the end-to-end
+These call :func:`actlab.workflow.preflight.prepare` directly, as ``rules/common.smk`` does; the end-to-end
 tests (``test_config_validation.py``) check that Snakemake shows the same line and writes nothing.
 """
 
@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from actlab import preflight
+from actlab.workflow import preflight
 
 REPO = Path(__file__).resolve().parents[1]
 SCHEMAS = REPO / "config/schemas"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from actlab.register import expand_cells, profile_view
+from actlab.claims.register import expand_cells, profile_view
 
 CLAIM = {
     "id": "c",

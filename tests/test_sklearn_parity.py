@@ -4,7 +4,7 @@ Both sides start from the same weights (actlab's initialization, written into th
 ``intercepts_`` in place) and see the same mini-batches in the same order. scikit-learn is stepped either one batch
 per ``partial_fit`` call (``batch_size`` equal to the batch length, so each call is exactly one SGD step) or by a
 warm-started ``fit`` with ``shuffle=False``, which slices ``X[0:B], X[B:2B], ...`` exactly as
-``actlab.ArrayData(shuffle=False)`` does. The correspondence under test:
+``actlab.engine.ArrayData(shuffle=False)`` does. The correspondence under test:
 
 - ``activation`` identity / logistic / tanh / relu  ->  ``activation`` identity / sigmoid / tanh / relu;
 - MLPRegressor (squared error, identity output)  ->  loss ``half_squared_error``;
@@ -26,7 +26,7 @@ from sklearn.datasets import make_classification, make_regression
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.neural_network import MLPClassifier, MLPRegressor
 
-import actlab
+from actlab import engine
 
 ATOL = 1e-10  # float64 parity: weights and biases, absolute
 HIDDEN = (7, 6)
@@ -117,18 +117,18 @@ def actlab_targets(task: str, est, y: np.ndarray, dtype=np.float64) -> np.ndarra
 
 
 def make_net(task: str, activation: str, n_in: int, n_out: int, hidden=HIDDEN, n_seeds: int = 1, dtype=np.float64):
-    return actlab.MLP(
+    return engine.MLP(
         n_in,
         hidden,
         n_out,
         activation=SK_TO_ACTLAB[activation],
         bias_init=BIAS_INIT,
-        seeds=actlab.Seeds(n_seeds, key=(0,)),
+        seeds=engine.Seeds(n_seeds, key=(0,)),
         dtype=dtype,
     )
 
 
-def initialize_estimator(est, task: str, x: np.ndarray, y: np.ndarray, net: actlab.MLP, seed: int = 0) -> None:
+def initialize_estimator(est, task: str, x: np.ndarray, y: np.ndarray, net: engine.MLP, seed: int = 0) -> None:
     """Allocate the estimator's state, then make it start from ``net``'s weights with zero velocity.
 
     The initializing ``partial_fit`` already takes one SGD step; that step is erased by overwriting every weight and
@@ -146,7 +146,7 @@ def initialize_estimator(est, task: str, x: np.ndarray, y: np.ndarray, net: actl
     est.loss_curve_.clear()
 
 
-def copy_weights(net: actlab.MLP, est, seed: int = 0) -> None:
+def copy_weights(net: engine.MLP, est, seed: int = 0) -> None:
     assert len(est.coefs_) == len(net.W)
     for layer, (w, b) in enumerate(zip(net.W, net.b, strict=True)):
         assert est.coefs_[layer].shape == w[seed].shape
@@ -154,14 +154,14 @@ def copy_weights(net: actlab.MLP, est, seed: int = 0) -> None:
         est.intercepts_[layer][...] = b[seed, 0]
 
 
-def param_diff(net: actlab.MLP, est, seed: int = 0) -> float:
+def param_diff(net: engine.MLP, est, seed: int = 0) -> float:
     """Largest absolute difference over every weight and bias of member ``seed`` and the estimator."""
     diffs = [np.max(np.abs(w[seed] - c)) for w, c in zip(net.W, est.coefs_, strict=True)]
     diffs += [np.max(np.abs(b[seed, 0] - i)) for b, i in zip(net.b, est.intercepts_, strict=True)]
     return float(max(diffs))
 
 
-def assert_same_params(net: actlab.MLP, est, seed: int = 0, atol: float = ATOL) -> None:
+def assert_same_params(net: engine.MLP, est, seed: int = 0, atol: float = ATOL) -> None:
     for layer in range(len(net.W)):
         np.testing.assert_allclose(net.W[layer][seed], est.coefs_[layer], rtol=0, atol=atol, err_msg=f"W{layer}")
         np.testing.assert_allclose(
@@ -169,11 +169,11 @@ def assert_same_params(net: actlab.MLP, est, seed: int = 0, atol: float = ATOL) 
         )
 
 
-def initial_params(net: actlab.MLP, seed: int = 0) -> list[np.ndarray]:
+def initial_params(net: engine.MLP, seed: int = 0) -> list[np.ndarray]:
     return [w[seed].copy() for w in net.W] + [b[seed, 0].copy() for b in net.b]
 
 
-def assert_moved(net: actlab.MLP, start: list[np.ndarray], seed: int = 0, at_least: float = 0.05) -> None:
+def assert_moved(net: engine.MLP, start: list[np.ndarray], seed: int = 0, at_least: float = 0.05) -> None:
     """Training changed the weights substantially (so parity is not the trivial agreement of two idle runs)."""
     now = initial_params(net, seed)
     moved = max(float(np.max(np.abs(a - b))) for a, b in zip(now, start, strict=True))
@@ -222,9 +222,9 @@ def run_pair(
     net = make_net(task, activation, x.shape[1], n_out, hidden)
     initialize_estimator(est, task, x, y, net)
     start = initial_params(net)
-    history = actlab.train(
+    history = engine.train(
         net,
-        actlab.ArrayData(x, actlab_targets(task, est, y), batch_size=BATCH, shuffle=False),
+        engine.ArrayData(x, actlab_targets(task, est, y), batch_size=BATCH, shuffle=False),
         loss=LOSSES[task],
         optimizer={"name": "sgd", "lr": lr, "momentum": momentum, "nesterov": nesterov},
         epochs=epochs,
@@ -260,10 +260,10 @@ def test_plain_sgd_matches_sklearn(task, activation):
         np.testing.assert_allclose(out[0, :, 0], est.predict(x), rtol=0, atol=ATOL)
     elif task == "multiclass":
         np.testing.assert_allclose(
-            actlab.get_loss(LOSSES[task]).predict(out)[0], est.predict_proba(x), atol=ATOL, rtol=0
+            engine.get_loss(LOSSES[task]).predict(out)[0], est.predict_proba(x), atol=ATOL, rtol=0
         )
     else:
-        p = actlab.get_loss(LOSSES[task]).predict(out)[0, :, 0]
+        p = engine.get_loss(LOSSES[task]).predict(out)[0, :, 0]
         np.testing.assert_allclose(p, est.predict_proba(x)[:, 1], atol=ATOL, rtol=0)
 
 
@@ -365,9 +365,9 @@ def test_float32_matches_sklearn():
     net = make_net(task, activation, x.shape[1], 3, dtype=np.float32)
     initialize_estimator(est, task, x, y, net)
     start = initial_params(net)
-    actlab.train(
+    engine.train(
         net,
-        actlab.ArrayData(x, actlab_targets(task, est, y, np.float32), batch_size=BATCH, shuffle=False),
+        engine.ArrayData(x, actlab_targets(task, est, y, np.float32), batch_size=BATCH, shuffle=False),
         loss=LOSSES[task],
         optimizer={"name": "sgd", "lr": LR},
         epochs=EPOCHS,
@@ -397,9 +397,9 @@ def test_warm_started_fit_with_uneven_last_batch(momentum):
     net = make_net(task, activation, x.shape[1], 3)
     initialize_estimator(est, task, x, y, net)
     start = initial_params(net)
-    history = actlab.train(
+    history = engine.train(
         net,
-        actlab.ArrayData(x, actlab_targets(task, est, y), batch_size=BATCH, shuffle=False),
+        engine.ArrayData(x, actlab_targets(task, est, y), batch_size=BATCH, shuffle=False),
         loss=LOSSES[task],
         optimizer={"name": "sgd", "lr": lr, "momentum": momentum, "nesterov": True},
         epochs=epochs,
@@ -432,9 +432,9 @@ def test_shuffled_seed_ensemble_matches_independent_sklearn_runs():
         estimators.append(est)
     starts = [initial_params(net, seed) for seed in range(len(lrs))]
     target = actlab_targets(task, estimators[0], y)
-    actlab.train(
+    engine.train(
         net,
-        actlab.ArrayData(x, target, batch_size=BATCH, shuffle=True),
+        engine.ArrayData(x, target, batch_size=BATCH, shuffle=True),
         loss=LOSSES[task],
         optimizer={"name": "sgd", "lr": lrs, "momentum": 0.9, "nesterov": True},
         epochs=epochs,

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy import stats as sps
 
-from actlab import stats
+from actlab.claims import stats
 
 
 @pytest.mark.parametrize("n", [10, 24])

@@ -32,7 +32,7 @@ from mlflow.entities import ViewType
 from mlflow.tracking import MlflowClient
 
 from actlab import tracking, tracking_uri
-from actlab.register import load_yaml, resolve
+from actlab.claims.register import load_yaml, resolve
 
 QUICK_STORE = "results-quick/mlflow.db"
 N_TRACKED = 8  # claims of the shared run (those with the fewest runs)

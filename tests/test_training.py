@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from actlab import MLP, ArrayData, History, Seeds, StreamData, get_loss, get_optimizer, probe, train
-from actlab.optimizers import SGD
-from actlab.training import EXPLODED_LOSS
+from actlab.engine import MLP, ArrayData, History, Seeds, StreamData, get_loss, get_optimizer, probe, train
+from actlab.engine.optimizers import SGD
+from actlab.engine.training import EXPLODED_LOSS
 
 KEY = (7, "x")
 LRS = [0.05, 0.1, 0.2, 0.4]
@@ -306,7 +306,7 @@ def test_factored_update_equals_the_textbook_step(dtype, moons, monkeypatch):
     )
     factored, _ = run(seeds, ArrayData(x, y, batch_size=32), spec, net_kwargs=net_kwargs, epochs=3)
     assert calls == [1] * 3 * 7  # 3 epochs of 7 batches, the 256 x 256 layer only
-    monkeypatch.setattr("actlab.optimizers.FACTORED_MIN_SIZE", 10**9)  # every layer takes the textbook step
+    monkeypatch.setattr("actlab.engine.optimizers.FACTORED_MIN_SIZE", 10**9)  # every layer takes the textbook step
     textbook, _ = run(seeds, ArrayData(x, y, batch_size=32), spec, net_kwargs=net_kwargs, epochs=3)
     rtol = 1e-10 if dtype == np.float64 else 1e-4
     for w_fac, w_text, w_init in zip(factored.W, textbook.W, initial.W, strict=True):

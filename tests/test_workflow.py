@@ -59,8 +59,8 @@ def test_snakefmt_clean():
 def test_quick_run_writes_every_claim(quick_run):
     import json
 
-    from actlab import stats
-    from actlab.register import load_yaml
+    from actlab.claims import stats
+    from actlab.claims.register import load_yaml
 
     claim_ids = [c["id"] for c in load_yaml(REPO / "config/claims.yaml")["claims"]]
     found = verdicts(quick_run)
@@ -214,9 +214,9 @@ def test_editing_package_code_reruns_what_it_affects(quick_run, tmp_path):
     import os
     import shutil
 
-    from actlab import code_digest
-    from actlab.experiments import EXPERIMENTS
-    from actlab.register import load_yaml
+    from actlab.claims.experiments import EXPERIMENTS
+    from actlab.claims.register import load_yaml
+    from actlab.workflow import code_digest
 
     shutil.copytree(REPO / "actlab", tmp_path / "actlab", ignore=shutil.ignore_patterns("__pycache__"))
     env = {**os.environ, "PYTHONPATH": str(tmp_path)}
@@ -242,7 +242,7 @@ def test_editing_package_code_reruns_what_it_affects(quick_run, tmp_path):
         return result.stdout + result.stderr
 
     assert "Nothing to be done" in dry_run()
-    module = tmp_path / "actlab/experiments/gradient_flow.py"
+    module = tmp_path / "actlab/claims/experiments/gradient_flow.py"
     source = module.read_text()
     module.write_text(source.replace('"""', '"""Edited docstring. ', 1))
     assert "Nothing to be done" in dry_run()
@@ -252,7 +252,8 @@ def test_editing_package_code_reruns_what_it_affects(quick_run, tmp_path):
     affected = [  # claims whose experiment module is, or imports, the edited one
         c["id"]
         for c in yaml_claims
-        if "actlab.experiments.gradient_flow" in code_digest.closure([type(EXPERIMENTS[c["experiment"]]).__module__])
+        if "actlab.claims.experiments.gradient_flow"
+        in code_digest.closure([type(EXPERIMENTS[c["experiment"]]).__module__])
     ]
     n_cells = sum(len(list((quick_run / f"results-quick/runs/{c}").glob("*.npz"))) for c in affected)
     assert len(affected) < len(yaml_claims)

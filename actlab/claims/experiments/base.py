@@ -1,0 +1,179 @@
+"""What an experiment type is: how one cell is trained and which per-seed metrics it yields.
+
+A claim in the register names an experiment type, fixed ``params`` and a ``grid``; every grid
+point is a *cell* whose seeds are trained together as one ensemble (:meth:`Experiment.run`). The
+judge then asks the experiment for a decision metric, one value per seed and cell
+(:meth:`Experiment.metric`), and draws the experiment's figures (:meth:`Experiment.figures`).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from actlab.engine.activations import get_activation
+from actlab.engine.datasets import Dataset
+from actlab.engine.initializers import get_initializer
+from actlab.engine.network import MLP
+from actlab.engine.seeding import Seeds
+
+#: JSON schema of an activation or initializer: a registry name or ``{"name": ..., **arguments}``.
+SPEC = {"type": ["string", "object"]}
+
+#: Bounded sizes, shared by every experiment's params schema: a typo (``epochs: 1000000000``) is
+#: refused before any job runs instead of launching jobs that cannot finish or fit in memory.
+EPOCHS = {"type": "integer", "minimum": 0, "maximum": 10_000}
+DEPTH = {"type": "integer", "minimum": 1, "maximum": 500}
+WIDTH = {"type": "integer", "minimum": 1, "maximum": 8192}
+
+#: JSON schema properties of the experiments that train one MLP per cell on a data set with SGD;
+#: an experiment adds its own and may override one (``{**TRAINED_MLP_PROPERTIES, "epochs": ...}``).
+TRAINED_MLP_PROPERTIES = {
+    "dataset": {"type": "string"},
+    "depth": DEPTH,
+    "width": WIDTH,
+    "activation": SPEC,
+    "init": SPEC,
+    "bias_init": SPEC,
+    "epochs": EPOCHS,
+    "lr": {"type": "number", "exclusiveMinimum": 0},
+    "batch_size": {"type": "integer", "minimum": 1},
+}
+TRAINED_MLP_REQUIRED = ["dataset", "depth", "width", "activation", "init", "epochs", "lr", "batch_size"]
+
+
+@dataclass
+class CellResult:
+    """A trained cell: per-seed arrays (saved as ``.npz``) and JSON-able facts (saved as ``.json``)."""
+
+    arrays: dict[str, np.ndarray]
+    info: dict[str, Any] = field(default_factory=dict)
+
+    def save(self, npz_path: str | Path, json_path: str | Path) -> None:
+        np.savez_compressed(npz_path, **self.arrays)
+        Path(json_path).write_text(json.dumps(self.info, indent=2, sort_keys=True) + "\n")
+
+    @classmethod
+    def load(cls, npz_path: str | Path, json_path: str | Path) -> CellResult:
+        with np.load(npz_path) as data:
+            arrays = {k: data[k] for k in data.files}
+        return cls(arrays, json.loads(Path(json_path).read_text()))
+
+
+@dataclass
+class Cell:
+    """One grid point of a claim: its id, its axis labels, its merged parameters and its result."""
+
+    id: str
+    setting: dict[str, str]
+    params: dict[str, Any]
+    result: CellResult | None = None
+
+
+class Experiment:
+    """Base class of experiment types; subclasses fill in the class attributes and methods."""
+
+    name = "experiment"
+    description = ""
+    #: JSON schema (an object schema) that every cell's merged params must satisfy
+    params_schema: dict = {"type": "object"}
+    #: decision metrics this experiment can compute, name -> one-line meaning
+    metrics: dict[str, str] = {}
+    #: the metrics among ``metrics`` that are 0/1 outcomes per seed (exact binomial intervals)
+    binary_metrics: frozenset[str] = frozenset()
+    #: the results are wall-clock measurements: they differ between machines and between runs, so
+    #: each cell records its ``info["machine"]`` and the verdict lists them (no byte-identical results)
+    machine_dependent = False
+
+    def check(self, params: dict) -> None:
+        """Semantic checks beyond the schema; raise ``ValueError`` naming the offending key."""
+        for key in ("activation", "output_activation"):
+            if key in params:
+                _check_spec(get_activation, params[key], key)
+        for key in ("init", "bias_init"):
+            if key in params:
+                _check_spec(get_initializer, params[key], key)
+
+    def check_metric(self, name: str, params: dict) -> None:
+        """Raise ``ValueError`` (naming the key) if metric ``name`` is undefined for a cell with ``params``.
+
+        The register calls it for every cell a decision rule measures, before any job runs.
+        """
+
+    def datasets(self, params: dict) -> list[str]:
+        """Names of the data sets a cell needs (keys of the config's ``datasets``)."""
+        return [params["dataset"]] if "dataset" in params else []
+
+    def run(self, params: dict, seeds: Seeds, data: dict[str, Dataset]) -> CellResult:
+        """Train or measure one cell for every seed at once."""
+        raise NotImplementedError
+
+    def metric(self, name: str, cell: Cell) -> np.ndarray:
+        """Per-seed values of metric ``name`` for a trained cell, shape ``(n_seeds,)``."""
+        raise NotImplementedError
+
+    def diverged(self, cell: Cell) -> np.ndarray | None:
+        """Which seeds of a trained cell diverged, shape ``(n_seeds,)`` of bool; None if none can.
+
+        The training loop marks a seed diverged when its loss or a parameter became non-finite
+        or its loss exploded (:data:`actlab.engine.training.EXPLODED_LOSS`); experiments that train
+        nothing record no ``diverged`` array.
+        """
+        arrays = cell.result.arrays
+        return np.asarray(arrays["diverged"], bool) if "diverged" in arrays else None
+
+    def figure(self, claim: dict, cells: list[Cell], verdict: dict, path: Path) -> str:
+        """Draw the claim's figure (one PNG, as many panels as needed) to ``path``; return its caption.
+
+        ``verdict`` is the judge's result (:func:`actlab.claims.judging.judge`): which cells each condition
+        was measured on, in which role (:func:`cell_roles`), and its estimates. A figure draws
+        those; it never re-applies the decision rule.
+        """
+        raise NotImplementedError
+
+
+def cell_roles(verdict: dict) -> dict[str, str]:
+    """Cell id -> the role of the condition measured on it (judged, control or context).
+
+    A cell in several conditions takes the first role in the order judged, control, context;
+    a cell in none (a tuning candidate not picked, say) is absent.
+    """
+    roles: dict[str, str] = {}
+    for role in ("judged", "control", "context"):
+        for cond in verdict["conditions"]:
+            if cond["role"] == role:
+                for cell_id in cond["cells"]:
+                    roles.setdefault(cell_id, role)
+    return roles
+
+
+def build_mlp(params: dict, ds: Dataset, seeds: Seeds, width: int | None = None, init=None) -> MLP:
+    """The network of the experiments that train one MLP per cell on a data set.
+
+    ``params["depth"]`` hidden layers of ``width`` units (default ``params["width"]``) between the
+    data set's inputs and outputs, with ``params``' ``activation`` (default ReLU), ``init`` (or the
+    ``init`` given), ``bias_init`` (default zeros), ``batchnorm`` (default none) and ``dtype``
+    (default float64), one ensemble member per seed.
+    """
+    return MLP(
+        ds.n_inputs,
+        [params["width"] if width is None else width] * params["depth"],
+        ds.n_outputs,
+        activation=params.get("activation", "relu"),
+        init=params["init"] if init is None else init,
+        bias_init=params.get("bias_init", "zeros"),
+        batchnorm=params.get("batchnorm"),
+        seeds=seeds,
+        dtype=params.get("dtype", "float64"),
+    )
+
+
+def _check_spec(build, spec, key: str) -> None:
+    try:
+        build(spec)
+    except ValueError as err:
+        raise ValueError(f"{key}: {err}") from None

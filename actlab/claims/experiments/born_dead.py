@@ -1,0 +1,248 @@
+"""Born dead: how often a freshly initialized deep, narrow ReLU net computes a constant function.
+
+Used by ``born-dead-depth`` (beyond the sources: Lu, Shin, Su & Karniadakis 2020, Dying ReLU and
+initialization: theory and numerical examples, Commun. Comput. Phys. 28, on seed 000's dead units).
+Lu et al. call a network *born dead* on an input domain ``Omega`` when it is a constant function on
+``Omega`` at initialization; for ReLU units this happens when some hidden layer outputs zero in
+every unit for every input (a *dead layer*: everything after it sees a constant), and no gradient
+can then reach the layers below it. They prove that, at a fixed width, the probability tends to 1
+as the depth grows, and propose the randomized asymmetric initialization (RAI,
+:class:`actlab.engine.initializers.RandomizedAsymmetric`) against it.
+
+The formula quoted with the claim. Take one input ``x != 0``, hidden layers of ``N`` units, weights
+drawn independently from a distribution symmetric about 0 without an atom at 0, and biases either
+zero or drawn from such a distribution. Given a non-zero output ``a`` of the previous layer, the
+pre-activations ``w_j . a + b_j`` of a layer's units are independent, symmetric about 0 and almost
+surely non-zero, so all ``N`` units output 0 at ``x`` with probability ``2^-N`` independently of the
+layers before: the first all-zero layer has a geometric distribution, and with ``L - 1`` hidden
+layers (Lu et al. count the output layer in ``L``, so ``L - 1`` is this module's ``depth``)
+
+.. math:: P(\\text{some hidden layer is all zero at } x) = 1 - (1 - 2^{-N})^{L-1}.
+
+A net constant on a set ``Omega`` of inputs has such a layer at every ``x`` in ``Omega``, so over a
+domain this is an *upper bound* on the born-dead probability, reached when ``Omega`` lies on one
+ray from the origin and the biases are zero (a bias-free ReLU net is positively homogeneous). The
+bound tends to 1 as ``L -> infinity`` at fixed ``N`` and to 0 as ``N -> infinity`` at fixed ``L``;
+the born-dead probability itself tends to 1 with depth (Lu et al.'s theorem; the gap to the bound
+closes because a deep narrow net maps the whole domain onto nearly one ray) and to 0 with width (it
+is below the bound). Asymmetric initializations such as RAI violate the symmetry assumption.
+
+A cell is one depth. For every width in ``widths`` it draws ``n_seeds`` independent nets of
+``depth`` hidden layers with ``n_inputs`` inputs and one output from the claim's ``init`` (and, for
+the figure, nets from a ``contrast_init`` on the first ``contrast_seeds`` seeds), and runs them on a
+probe set of ``probe_size`` inputs drawn uniformly from ``[-input_limit, input_limit]^n_inputs``
+(each seed its own set, from its ``"probe"`` stream). Nothing is trained. Per net it records whether
+the output is the same for every probe input (*born dead*; a finite probe set can only over-count,
+and with one input dimension and zero biases two probe inputs of opposite sign already decide it
+exactly), the first hidden layer that is constant over the probe set, and whether some hidden layer
+is all zero at the first probe input (the event whose probability is the formula above).
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+
+from actlab.claims.experiments.base import DEPTH, SPEC, WIDTH, CellResult, Experiment, _check_spec
+from actlab.engine.initializers import get_initializer
+from actlab.engine.network import MLP
+from actlab.engine.seeding import Seeds
+
+#: which initializers a cell draws, and under which array-name suffix
+INIT_KEYS = {"init": "", "contrast_init": "_contrast"}
+
+
+def lu_formula(width: int | np.ndarray, depth: int | np.ndarray) -> np.ndarray:
+    """``1 - (1 - 2^-width)^depth``: probability that one of ``depth`` hidden layers is all zero at one input."""
+    return 1.0 - (1.0 - 2.0 ** -np.asarray(width, float)) ** np.asarray(depth, float)
+
+
+class BornDead(Experiment):
+    name = "born_dead"
+    description = "fraction of deep narrow ReLU nets that are constant functions at initialization"
+    params_schema = {
+        "type": "object",
+        "required": ["depth", "widths", "width", "init"],
+        "properties": {
+            "depth": DEPTH,
+            "widths": {"type": "array", "minItems": 1, "items": WIDTH},
+            "width": WIDTH,
+            "activation": SPEC,
+            "init": SPEC,
+            "contrast_init": SPEC,
+            "contrast_seeds": {"type": "integer", "minimum": 1},
+            "bias_init": SPEC,
+            "n_inputs": {"type": "integer", "minimum": 1},
+            "probe_size": {"type": "integer", "minimum": 2},
+            "input_limit": {"type": "number", "exclusiveMinimum": 0},
+        },
+    }
+    metrics = {
+        "born_dead": "1 if the net's output is the same for every probe input at init (born dead), else 0; "
+        "at the judged width, with `init`",
+        "born_dead_contrast": "born dead (0/1) at the judged width with `contrast_init`",
+        "dead_at_one_input": "1 if some hidden layer outputs all zeros at the first probe input, else 0 "
+        "(probability 1 - (1 - 2^-N)^depth under Lu et al.'s assumptions)",
+        "born_dead_minus_formula": "born dead (0/1) minus 1 - (1 - 2^-N)^depth; its mean is the measured rate "
+        "minus the formula",
+    }
+    binary_metrics = frozenset({"born_dead", "born_dead_contrast", "dead_at_one_input"})
+
+    def check(self, params):
+        super().check(params)
+        if "contrast_init" in params:
+            _check_spec(get_initializer, params["contrast_init"], "contrast_init")
+        if params["width"] not in params["widths"]:
+            raise ValueError(f"width: the judged width {params['width']} is not among widths {params['widths']}")
+
+    def run(self, params, seeds, data):
+        widths = list(params["widths"])
+        n_inputs = params.get("n_inputs", 1)
+        limit = params.get("input_limit", math.sqrt(3.0))
+        size = params.get("probe_size", 64)
+        x = np.stack([rng.uniform(-limit, limit, size=(size, n_inputs)) for rng in seeds.rngs("probe")])
+        arrays = {"widths": np.array(widths)}
+        for key, suffix in INIT_KEYS.items():
+            if key not in params:
+                continue
+            n = len(seeds) if key == "init" else min(params.get("contrast_seeds", len(seeds)), len(seeds))
+            columns = [
+                _born_dead(
+                    params, params[key], width, Seeds(seeds.indices[:n], (*seeds.key, key, f"width{width}")), x[:n]
+                )
+                for width in widths
+            ]
+            for name in ("born_dead", "dead_at_one_input", "first_constant_layer"):
+                arrays[name + suffix] = np.stack([c[name] for c in columns], axis=1)
+        return CellResult(arrays, {"formula": [float(lu_formula(w, params["depth"])) for w in widths]})
+
+    def metric(self, name, cell):
+        a = cell.result.arrays
+        column = list(a["widths"]).index(cell.params["width"])
+        if name in ("born_dead", "born_dead_contrast", "dead_at_one_input"):
+            return a[name][:, column].astype(float)
+        if name == "born_dead_minus_formula":
+            return a["born_dead"][:, column] - lu_formula(cell.params["width"], cell.params["depth"])
+        raise KeyError(name)
+
+    def figure(self, claim, cells, verdict, path: Path) -> str:
+        from actlab.claims import plotting  # matplotlib: needed by judge jobs only, not by training jobs
+
+        cells = sorted(cells, key=lambda c: c.params["depth"])
+        depths = np.array([c.params["depth"] for c in cells])
+        widths = cells[0].result.arrays["widths"]
+        p = cells[0].params
+        names = {k: get_initializer(p[k]).name for k in INIT_KEYS if k in p}
+        maps = {"measured": np.stack([c.result.arrays["born_dead"].mean(axis=0) for c in cells], axis=1)}
+        maps["formula"] = lu_formula(widths[:, None], depths[None, :])
+        if "contrast_init" in names:
+            maps["contrast"] = np.stack([c.result.arrays["born_dead_contrast"].mean(axis=0) for c in cells], axis=1)
+        titles = {
+            "measured": f"measured, {names['init']}",
+            "formula": "formula 1 - (1 - 2^-N)^depth",
+            "contrast": f"measured, {names.get('contrast_init')}",
+        }
+        counts = {
+            key: len(cells[0].result.arrays["born_dead" + ("_contrast" if key == "contrast" else "")])
+            for key in maps
+            if key != "formula"
+        }
+        fig, grid = plotting.plt.subplots(2, 2, figsize=(12, 9))
+        axes = list(grid.ravel())
+        for ax in axes[len(maps) : -1]:
+            ax.set_visible(False)
+        for ax, (key, values) in zip(axes, maps.items(), strict=False):
+            image = ax.imshow(values, vmin=0, vmax=1, cmap="magma", aspect="auto", origin="lower")
+            for (i, j), v in np.ndenumerate(values):
+                ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=7, color="white" if v < 0.6 else "black")
+            ax.set_xticks(range(len(depths)), depths)
+            ax.set_yticks(range(len(widths)), widths)
+            ax.set_xlabel("depth (hidden layers)")
+            ax.set_ylabel("width N (units per hidden layer)")
+            count = f" ({counts[key]} nets per cell)" if key in counts else ""
+            ax.set_title(f"P(born dead): {titles[key]}{count}", fontsize=9)
+            ax.grid(False)
+            fig.colorbar(image, ax=ax, label="probability")
+
+        ax = axes[-1]
+        n = len(cells[0].result.arrays["born_dead"])
+        for i, width in enumerate(widths):
+            rates, los, his = np.array(
+                [plotting.mean_interval(c.result.arrays["born_dead"][:, i], binary=True) for c in cells]
+            ).T
+            line = ax.errorbar(
+                depths,
+                rates,
+                yerr=plotting.yerr(rates, los, his),
+                marker="o",
+                markersize=3,
+                capsize=2,
+                label=f"N = {width}",
+            )
+            color = line[0].get_color()
+            ax.plot(depths, maps["formula"][i], color=color, linestyle="--", linewidth=1)
+        threshold = claim["decision"]["threshold"]
+        ax.axhline(threshold, color="black", linestyle=":", linewidth=1)
+        style = [
+            plotting.plt.Line2D(
+                [], [], color="gray", marker="o", label=f"measured, {names['init']} (95% CI (exact binomial))"
+            ),
+            plotting.plt.Line2D([], [], color="gray", linestyle="--", label="formula 1 - (1 - 2^-N)^depth"),
+            plotting.plt.Line2D([], [], color="black", linestyle=":", label=f"decision threshold {threshold}"),
+        ]
+        legend = ax.legend(fontsize=7, title="width", loc="lower right")
+        ax.add_artist(legend)
+        ax.legend(handles=style, fontsize=7, loc="upper left", bbox_to_anchor=(0.0, 0.87), frameon=True, framealpha=0.9)
+        ax.set_xscale("log")
+        ax.set_xticks(depths, depths)
+        ax.minorticks_off()
+        ax.set_ylim(-0.02, 1.02)
+        ax.set_xlabel("depth (hidden layers, log scale)")
+        ax.set_ylabel("fraction of nets born dead")
+        ax.set_title(f"{n} nets per point; judged width N = {p['width']}")
+        plotting.save(fig, path)
+        return (
+            f"Fraction of ReLU nets ({p.get('n_inputs', 1)} input(s), {n} independent draws per cell, biases "
+            f"{get_initializer(p.get('bias_init', 'zeros')).name}) whose output is the same for all "
+            f"{p.get('probe_size', 64)} probe inputs at initialization, by depth and width. Heat maps: measured with "
+            f"{names['init']}, Lu et al.'s expression 1 - (1 - 2^-N)^depth (the exact probability that some "
+            "hidden layer is all zero at one input, hence an upper bound over a domain)"
+            + (f", and measured with {names['contrast_init']} (Lu et al.'s remedy)" if "contrast_init" in names else "")
+            + ". Bottom right: the measured rates and the formula against depth, with 95% CI (exact binomial)."
+        )
+
+
+def _born_dead(params: dict, init, width: int, seeds: Seeds, x: np.ndarray) -> dict[str, np.ndarray]:
+    """Draw ``len(seeds)`` nets of the cell's depth at ``width`` and test them on the probe inputs ``x``.
+
+    Only the current layer's output is kept (deep ensembles of thousands of nets would not fit
+    in memory with a full forward cache).
+    """
+    net = MLP(
+        x.shape[2],
+        [width] * params["depth"],
+        1,
+        activation=params.get("activation", "relu"),
+        init=init,
+        bias_init=params.get("bias_init", "zeros"),
+        seeds=seeds,
+    )
+    first_constant = np.zeros(len(seeds), int)
+    zero_at_one = np.zeros(len(seeds), bool)
+    a = x
+    for layer in range(net.n_hidden):
+        a = net.activations[layer].forward(_dense(net, a, layer))
+        constant = np.all(a == a[:, :1, :], axis=(1, 2))
+        first_constant[(first_constant == 0) & constant] = layer + 1
+        zero_at_one |= np.all(a[:, 0, :] == 0, axis=1)
+    out = _dense(net, a, net.n_hidden)
+    born_dead = np.all(out == out[:, :1, :], axis=(1, 2))
+    return {"born_dead": born_dead, "dead_at_one_input": zero_at_one, "first_constant_layer": first_constant}
+
+
+def _dense(net: MLP, a: np.ndarray, layer: int) -> np.ndarray:
+    """``a W_l + b_l`` of dense layer ``layer`` (no bias when the net has none)."""
+    z = np.matmul(a, net.W[layer])
+    return z if net.b[layer] is None else z + net.b[layer]

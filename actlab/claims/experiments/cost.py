@@ -1,0 +1,157 @@
+"""What an activation costs: forward plus backward time per element, against a reference activation.
+
+Used by ``activation-compute-cost`` (sources 001 and 003). A cell times one activation and its
+reference (ReLU by default) on the same array of ``size`` pre-activations ``z ~ N(0, 2^2)`` of one
+``dtype``: one call of ``forward(z)`` and one of ``backward(z, a, g)`` (the work a hidden layer
+adds to a training step), repeated ``number`` times per measurement so that a measurement lasts a
+few milliseconds. The two are interleaved in one process, in alternating order, once per "seed"
+(a repetition), so that whatever else loads the machine loads both; the per-repetition ratio
+
+.. math:: r_k = t_k(\\text{activation}) / t_k(\\text{reference})
+
+is the decision metric, and its interval is taken over the repetitions.
+
+Wall-clock times depend on the machine (CPU, NumPy's build, its SIMD kernels), so each cell records
+the machine it ran on (:func:`machine`), and verdicts of this experiment are the one exception to
+the workflow's byte-identical results: the same commit gives other numbers on another machine, or
+on the same one under another load.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import platform
+import time
+from pathlib import Path
+
+import numpy as np
+
+from actlab.claims.experiments.base import SPEC, Cell, CellResult, Experiment, cell_roles
+from actlab.engine.activations import Activation, get_activation
+
+#: each measurement runs forward + backward on about this many elements in all (a few milliseconds)
+ELEMENTS_PER_MEASUREMENT = 4_000_000
+
+
+class ActivationCost(Experiment):
+    name = "activation_cost"
+    description = "forward + backward time per element of an activation, interleaved with a reference"
+    machine_dependent = True
+    params_schema = {
+        "type": "object",
+        "required": ["activation", "size", "dtype"],
+        "properties": {
+            "activation": SPEC,
+            "reference": SPEC,
+            "size": {"type": "integer", "minimum": 1, "maximum": 67_108_864},
+            "dtype": {"enum": ["float32", "float64"]},
+        },
+    }
+    metrics = {
+        "time_ratio": "forward + backward time of the activation / the reference's, per interleaved repetition",
+        "ns_per_element": "forward + backward time of the activation per element, in nanoseconds",
+    }
+
+    def check(self, params):
+        super().check(params)
+        for key in ("activation", "reference"):
+            if type(get_activation(params.get(key, "relu"))).build is not Activation.build:  # per-layer state
+                raise ValueError(f"{key}: the cost is timed for stateless activations only (not PReLU or mixed)")
+
+    def run(self, params, seeds, data):
+        """Time every repetition; arrays ``seconds_per_element`` and ``reference_seconds_per_element`` ``(S,)``."""
+        dtype = np.dtype(params["dtype"])
+        z = (2.0 * seeds.rngs("data")[0].standard_normal(params["size"])).astype(dtype)
+        grad = np.ones_like(z)
+        timed = {
+            "activation": get_activation(params["activation"]),
+            "reference": get_activation(params.get("reference", "relu")),
+        }
+        number = max(1, math.ceil(ELEMENTS_PER_MEASUREMENT / params["size"]))
+        for act in timed.values():  # warm-up: first-call costs (allocation, imports) are not timed
+            act.backward(z, act.forward(z), grad)
+        times = {name: np.zeros(len(seeds)) for name in timed}
+        for k in range(len(seeds)):
+            order = list(timed) if k % 2 == 0 else list(reversed(timed))
+            for name in order:
+                act = timed[name]
+                start = time.perf_counter()
+                for _ in range(number):
+                    act.backward(z, act.forward(z), grad)
+                times[name][k] = (time.perf_counter() - start) / (number * params["size"])
+        arrays = {
+            "seconds_per_element": times["activation"],
+            "reference_seconds_per_element": times["reference"],
+        }
+        return CellResult(arrays, {"machine": machine(), "number": number})
+
+    def metric(self, name, cell):
+        a = cell.result.arrays
+        if name == "time_ratio":
+            return a["seconds_per_element"] / a["reference_seconds_per_element"]
+        if name == "ns_per_element":
+            return a["seconds_per_element"] * 1e9
+        raise KeyError(name)
+
+    def figure(self, claim, cells: list[Cell], verdict: dict, path: Path) -> str:
+        from actlab.claims import plotting  # matplotlib: needed by judge jobs only, not by training jobs
+
+        roles = cell_roles(verdict)
+        measured = [c for c in cells if c.id in roles]
+        panels = list(dict.fromkeys((c.params["size"], c.params["dtype"]) for c in measured))
+        labels = list(dict.fromkeys(c.setting["activation"] for c in measured))
+        fig, axes = plotting.plt.subplots(
+            1, len(panels), figsize=(3.2 * len(panels) + 1.5, 0.32 * len(labels) + 1.6), squeeze=False, sharey=True
+        )
+        colors = {"judged": "tab:blue", "control": "tab:red", "context": "tab:gray"}
+        for ax, (size, dtype) in zip(axes[0], panels, strict=True):
+            for i, label in enumerate(labels):
+                cell = next(
+                    (
+                        c
+                        for c in measured
+                        if c.setting["activation"] == label and c.params["size"] == size and c.params["dtype"] == dtype
+                    ),
+                    None,
+                )
+                if cell is None:
+                    continue
+                mean, lo, hi = plotting.mean_interval(self.metric("time_ratio", cell))
+                ax.errorbar(mean, i, xerr=[[mean - lo], [hi - mean]], fmt="o", capsize=3, color=colors[roles[cell.id]])
+            ax.axvline(1.0, color="black", linestyle="--", linewidth=1)
+            ax.set_xscale("log")
+            ax.set_title(f"{size:,} elements, {dtype}", fontsize=9)
+            ax.set_xlabel("time / reference's (log)")
+        axes[0, 0].set_yticks(np.arange(len(labels)), labels)
+        axes[0, 0].set_ylim(len(labels) - 0.5, -0.5)
+        handles = [plotting.plt.Line2D([], [], color=c, marker="o", linestyle="", label=r) for r, c in colors.items()]
+        fig.legend(handles=handles, loc="upper right", fontsize=7)
+        plotting.save(fig, path)
+        host = measured[0].result.info["machine"]
+        return (
+            "Forward + backward time of each activation divided by its reference's (ReLU unless the label names "
+            "another), timed interleaved in one process: mean over repetitions with 95% CI (BCa bootstrap), one "
+            f"panel per array size and float type; blue judged, red the negative control, gray context. Measured on "
+            f"{host['cpu']} with NumPy {host['numpy']} ({host['blas']}); other machines give other numbers."
+        )
+
+
+def machine() -> dict[str, str]:
+    """The CPU, NumPy version and BLAS build the timings ran on (JSON-able)."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    blas = np.__config__.CONFIG.get("Build Dependencies", {}).get("blas", {})
+    return {
+        "cpu": cpu,
+        "cores": str(os.cpu_count()),
+        "numpy": np.__version__,
+        "blas": f"{blas.get('name', '?')} {blas.get('version', '')}".strip(),
+        "python": platform.python_version(),
+    }

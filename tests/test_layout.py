@@ -1,0 +1,33 @@
+"""The package's parts import in one direction: engine <- claims <- workflow <- tracking (actlab/__init__.py)."""
+
+from __future__ import annotations
+
+import pkgutil
+
+import actlab
+import actlab.engine
+from actlab.workflow import code_digest
+
+LAYERS = ["engine", "claims", "workflow", "tracking"]
+
+
+def _part(module: str) -> str:
+    return module.split(".")[1] if module.count(".") else ""
+
+
+def test_each_part_imports_only_the_parts_below_it():
+    modules = [m.name for m in pkgutil.walk_packages(actlab.__path__, "actlab.")]
+    assert {_part(m) for m in modules} <= {*LAYERS, "tracking_uri"}, "a module outside the four parts"
+    wrong = []
+    for module in modules:
+        layer = LAYERS.index(_part(module).replace("tracking_uri", "tracking"))
+        for imported in code_digest.imports(module):
+            part = _part(imported).replace("tracking_uri", "tracking")
+            if part and LAYERS.index(part) > layer:
+                wrong.append(f"{module} imports {imported}")
+    assert not wrong, wrong
+
+
+def test_the_engine_is_usable_alone():
+    used = code_digest.closure([f"actlab.engine.{m.name}" for m in pkgutil.iter_modules(actlab.engine.__path__)])
+    assert {_part(m) for m in used} <= {"", "engine"}, used
