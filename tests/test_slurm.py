@@ -20,6 +20,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.e2e  # a real SLURM and the session's quick run: not part of the fast loop
+
 REPO = Path(__file__).resolve().parents[1]
 #: A hang (a status poll that never sees its jobs finish) fails the test instead of blocking CI.
 TIMEOUT_S = 900
