@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import yaml
+
 from actlab.claims.register import expand_cells, profile_view
+from actlab.claims.report import GROUPS
 
 CLAIM = {
     "id": "c",
@@ -28,3 +33,10 @@ def test_the_quick_grid_picks_full_grid_entries_by_label():
 def test_the_full_view_is_the_claim_as_written():
     view = profile_view(CLAIM, "full")
     assert view["grid"] == CLAIM["grid"] and "quick" not in view and view["seeds"] == 24
+
+
+def test_the_report_has_a_section_for_every_group_the_schema_allows():
+    schema = yaml.safe_load((Path(__file__).resolve().parents[1] / "config/schemas/claims.schema.yaml").read_text())
+    claim = schema["properties"]["claims"]["items"]
+    allowed = claim["properties"]["group"]["enum"]
+    assert list(GROUPS) == allowed, "config/schemas/claims.schema.yaml's group enum and actlab.claims.report.GROUPS"
