@@ -11,7 +11,7 @@ import yaml
 
 from actlab.claims import judging
 from actlab.claims.experiments import EXPERIMENTS
-from actlab.claims.experiments.base import Cell, CellResult, Experiment, cell_roles
+from actlab.claims.experiments.base import Cell, CellResult, Experiment, cell_roles, metric
 from actlab.claims.register import expand_cells, load_yaml, resolve
 
 REPO = Path(__file__).resolve().parents[1]
@@ -20,14 +20,17 @@ SOURCES = load_yaml(REPO / "config/sources.yaml")["sources"]
 
 
 class _Table(Experiment):
-    """A fake experiment whose metric and divergence flags are stored arrays."""
+    """A fake experiment whose metrics and divergence flags are stored arrays."""
 
     name = "table"
-    metrics = {"m": "stored values", "b": "stored 0/1 values"}
-    binary_metrics = frozenset({"b"})
 
-    def metric(self, name, cell):
+    @metric("stored values")
+    def m(self, cell):
         return cell.result.arrays["m"]
+
+    @metric("stored 0/1 values", binary=True)
+    def b(self, cell):
+        return cell.result.arrays["b"]
 
 
 def _cell(setting: dict, values, diverged=None) -> Cell:
@@ -318,17 +321,13 @@ def test_a_second_part_is_judged_in_the_same_family():
     for c in cells:
         c.result.arrays["b"] = np.r_[np.ones(11), np.zeros(1)]
 
-    class _TwoMetrics(_Table):
-        def metric(self, name, cell):
-            return cell.result.arrays["m" if name == "m" else "b"]
-
     claim = _claim(
         {"depth": ["5", "20"]},
         split_by=["depth"],
         headline={"depth": 20},
         also=[{"metric": "b", "compare": "<", "threshold": 0.5}],
     )
-    verdict = judging.judge(claim, cells, _TwoMetrics(), 0)
+    verdict = judging.judge(claim, cells, _Table(), 0)
     labels = {c["condition"]: c["verdict"] for c in verdict["conditions"]}
     assert labels == {
         "depth=5": "supported",

@@ -46,7 +46,7 @@ from pathlib import Path
 
 import numpy as np
 
-from actlab.claims.experiments.base import SPEC, CellResult, Experiment
+from actlab.claims.experiments.base import SPEC, Cell, CellResult, Experiment, metric
 from actlab.engine.activations import get_activation
 from actlab.engine.losses import get_loss
 from actlab.engine.network import MLP
@@ -199,12 +199,6 @@ class BackpropCheck(Experiment):
         "timing_size": 0,
         "timing_repeats": 9,
     }
-    metrics = {
-        "max_rel_error": "engine gradient vs central differences of the loss: max |g - d| / max |d| (worst activation)",
-        "recurrence_error": "hand-written recurrence vs engine deltas, relative, worst layer and activation",
-        "tanh_trick_error": "tanh' from the output (1 - a^2) vs from the input (1/cosh(z)^2), relative (NaN: no tanh)",
-        "worst_error": "largest of the three errors above for each seed (NaN where a check is undefined)",
-    }
 
     def check(self, params):
         super().check(params)
@@ -268,14 +262,23 @@ class BackpropCheck(Experiment):
             info["timing"] = time_tanh_derivative(z, p["timing_repeats"])
         return CellResult(arrays, info)
 
-    def metric(self, name, cell):
+    @metric("engine gradient vs central differences of the loss: max |g - d| / max |d| (worst activation)")
+    def max_rel_error(self, cell: Cell) -> np.ndarray:
+        return _worst(cell.result.arrays["max_rel_error"])
+
+    @metric("hand-written recurrence vs engine deltas, relative, worst layer and activation")
+    def recurrence_error(self, cell: Cell) -> np.ndarray:
+        return _worst(cell.result.arrays["recurrence_error"])
+
+    @metric("tanh' from the output (1 - a^2) vs from the input (1/cosh(z)^2), relative (NaN: no tanh)")
+    def tanh_trick_error(self, cell: Cell) -> np.ndarray:
+        return _worst(cell.result.arrays["tanh_trick_error"])
+
+    @metric("largest of the three errors above for each seed (NaN where a check is undefined)")
+    def worst_error(self, cell: Cell) -> np.ndarray:
         a = cell.result.arrays
-        if name in ERRORS:
-            return _worst(a[name])
-        if name == "worst_error":
-            checks = np.maximum(a["max_rel_error"], a["recurrence_error"])
-            return _worst(np.fmax(checks, a["tanh_trick_error"]))
-        raise KeyError(name)
+        checks = np.maximum(a["max_rel_error"], a["recurrence_error"])
+        return _worst(np.fmax(checks, a["tanh_trick_error"]))
 
     def figure(self, claim, cells, verdict, path: Path) -> str:
         from actlab.claims import plotting  # matplotlib: needed by judge jobs only, not by training jobs

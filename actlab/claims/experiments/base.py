@@ -4,11 +4,13 @@ A claim in the register names an experiment type, fixed ``params`` and a ``grid`
 point is a *cell* whose seeds are trained together as one ensemble (:meth:`Experiment.run`). The
 judge then asks the experiment for a decision metric, one value per seed and cell
 (:meth:`Experiment.metric`), and draws the experiment's figures (:meth:`Experiment.figures`).
+An experiment type declares each of its metrics once, as a method marked with :func:`metric`.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -74,20 +76,66 @@ class Cell:
     result: CellResult | None = None
 
 
+def metric(meaning: str, binary: bool = False, name: str | None = None) -> Callable:
+    """Declare a method of an :class:`Experiment` subclass as one of its decision metrics.
+
+    The method takes a trained :class:`Cell` and returns the metric's value for every seed,
+    shape ``(n_seeds,)``::
+
+        @metric("fraction of hidden units with f' = 0 on every training input at init")
+        def dead_frac_init(self, cell: Cell) -> np.ndarray:
+            ...
+
+    Parameters
+    ----------
+    meaning : str
+        What the metric measures, in one line (the register's errors and the report show it).
+    binary : bool
+        The metric is a 0/1 outcome per seed: its interval is then the exact binomial one.
+    name : str, optional
+        The metric's name; the method's name by default. Give it when the name is taken by a
+        method of :class:`Experiment` (a metric called ``diverged``, say).
+    """
+
+    def declare(method: Callable) -> Callable:
+        method.metric_name = name or method.__name__
+        method.meaning = meaning
+        method.binary = binary
+        return method
+
+    return declare
+
+
 class Experiment:
-    """Base class of experiment types; subclasses fill in the class attributes and methods."""
+    """Base class of experiment types; subclasses fill in the class attributes and methods.
+
+    A subclass declares its decision metrics with :func:`metric`; ``metrics`` and
+    ``binary_metrics`` are derived from them when the subclass is defined (``__init_subclass__``).
+    """
 
     name = "experiment"
     description = ""
     #: JSON schema (an object schema) that every cell's merged params must satisfy
     params_schema: dict = {"type": "object"}
-    #: decision metrics this experiment can compute, name -> one-line meaning
+    #: decision metrics this experiment can compute, name -> one-line meaning (derived)
     metrics: dict[str, str] = {}
-    #: the metrics among ``metrics`` that are 0/1 outcomes per seed (exact binomial intervals)
+    #: the metrics among ``metrics`` that are 0/1 outcomes per seed, for exact binomial intervals (derived)
     binary_metrics: frozenset[str] = frozenset()
+    #: metric name -> the method that computes it (derived)
+    _metric_methods: dict[str, Callable] = {}
     #: the results are wall-clock measurements: they differ between machines and between runs, so
     #: each cell records its ``info["machine"]`` and the verdict lists them (no byte-identical results)
     machine_dependent = False
+
+    def __init_subclass__(cls, **kwargs) -> None:
+        """Derive the new subclass's metrics from its methods marked with :func:`metric` (after its parent's)."""
+        super().__init_subclass__(**kwargs)
+        if "metrics" in vars(cls) or "binary_metrics" in vars(cls):
+            raise TypeError(f"{cls.__name__}: declare each metric with @metric, not in metrics or binary_metrics")
+        own = {m.metric_name: m for m in vars(cls).values() if hasattr(m, "metric_name")}
+        cls._metric_methods = {**cls._metric_methods, **own}
+        cls.metrics = {name: m.meaning for name, m in cls._metric_methods.items()}
+        cls.binary_metrics = frozenset(name for name, m in cls._metric_methods.items() if m.binary)
 
     def check(self, params: dict) -> None:
         """Semantic checks beyond the schema; raise ``ValueError`` naming the offending key."""
@@ -113,8 +161,19 @@ class Experiment:
         raise NotImplementedError
 
     def metric(self, name: str, cell: Cell) -> np.ndarray:
-        """Per-seed values of metric ``name`` for a trained cell, shape ``(n_seeds,)``."""
-        raise NotImplementedError
+        """Per-seed values of metric ``name`` for a trained cell, shape ``(n_seeds,)``.
+
+        Calls the method declared for ``name`` with :func:`metric`. ``KeyError`` for a name the
+        experiment does not declare, or a cell without an array the metric reads.
+        """
+        if name not in self._metric_methods:
+            raise KeyError(
+                f"experiment {self.name} has no metric {name!r}; its metrics: {', '.join(sorted(self.metrics))}"
+            )
+        try:
+            return self._metric_methods[name](self, cell)
+        except KeyError as err:
+            raise KeyError(f"{name}: cell {cell.id} did not record {err}") from None
 
     def diverged(self, cell: Cell) -> np.ndarray | None:
         """Which seeds of a trained cell diverged, shape ``(n_seeds,)`` of bool; None if none can.

@@ -45,7 +45,7 @@ from pathlib import Path
 
 import numpy as np
 
-from actlab.claims.experiments.base import DEPTH, SPEC, WIDTH, CellResult, Experiment, _check_spec
+from actlab.claims.experiments.base import DEPTH, SPEC, WIDTH, Cell, CellResult, Experiment, _check_spec, metric
 from actlab.engine.initializers import get_initializer
 from actlab.engine.network import MLP
 from actlab.engine.seeding import Seeds
@@ -79,16 +79,6 @@ class BornDead(Experiment):
             "input_limit": {"type": "number", "exclusiveMinimum": 0},
         },
     }
-    metrics = {
-        "born_dead": "1 if the net's output is the same for every probe input at init (born dead), else 0; "
-        "at the judged width, with `init`",
-        "born_dead_contrast": "born dead (0/1) at the judged width with `contrast_init`",
-        "dead_at_one_input": "1 if some hidden layer outputs all zeros at the first probe input, else 0 "
-        "(probability 1 - (1 - 2^-N)^depth under Lu et al.'s assumptions)",
-        "born_dead_minus_formula": "born dead (0/1) minus 1 - (1 - 2^-N)^depth; its mean is the measured rate "
-        "minus the formula",
-    }
-    binary_metrics = frozenset({"born_dead", "born_dead_contrast", "dead_at_one_input"})
 
     def check(self, params):
         super().check(params)
@@ -118,14 +108,29 @@ class BornDead(Experiment):
                 arrays[name + suffix] = np.stack([c[name] for c in columns], axis=1)
         return CellResult(arrays, {"formula": [float(lu_formula(w, params["depth"])) for w in widths]})
 
-    def metric(self, name, cell):
-        a = cell.result.arrays
-        column = list(a["widths"]).index(cell.params["width"])
-        if name in ("born_dead", "born_dead_contrast", "dead_at_one_input"):
-            return a[name][:, column].astype(float)
-        if name == "born_dead_minus_formula":
-            return a["born_dead"][:, column] - lu_formula(cell.params["width"], cell.params["depth"])
-        raise KeyError(name)
+    @metric(
+        "1 if the net's output is the same for every probe input at init (born dead), else 0; at the judged width, "
+        "with `init`",
+        binary=True,
+    )
+    def born_dead(self, cell: Cell) -> np.ndarray:
+        return _at_judged_width(cell, "born_dead").astype(float)
+
+    @metric("born dead (0/1) at the judged width with `contrast_init`", binary=True)
+    def born_dead_contrast(self, cell: Cell) -> np.ndarray:
+        return _at_judged_width(cell, "born_dead_contrast").astype(float)
+
+    @metric(
+        "1 if some hidden layer outputs all zeros at the first probe input, else 0 (probability 1 - (1 - 2^-N)^depth "
+        "under Lu et al.'s assumptions)",
+        binary=True,
+    )
+    def dead_at_one_input(self, cell: Cell) -> np.ndarray:
+        return _at_judged_width(cell, "dead_at_one_input").astype(float)
+
+    @metric("born dead (0/1) minus 1 - (1 - 2^-N)^depth; its mean is the measured rate minus the formula")
+    def born_dead_minus_formula(self, cell: Cell) -> np.ndarray:
+        return _at_judged_width(cell, "born_dead") - lu_formula(cell.params["width"], cell.params["depth"])
 
     def figure(self, claim, cells, verdict, path: Path) -> str:
         from actlab.claims import plotting  # matplotlib: needed by judge jobs only, not by training jobs
@@ -212,6 +217,12 @@ class BornDead(Experiment):
             + (f", and measured with {names['contrast_init']} (Lu et al.'s remedy)" if "contrast_init" in names else "")
             + ". Bottom right: the measured rates and the formula against depth, with 95% CI (exact binomial)."
         )
+
+
+def _at_judged_width(cell: Cell, key: str) -> np.ndarray:
+    """Array ``key`` ``(S, n_widths)`` of a cell at its judged ``width``, shape ``(S,)``."""
+    a = cell.result.arrays
+    return a[key][:, list(a["widths"]).index(cell.params["width"])]
 
 
 def _born_dead(params: dict, init, width: int, seeds: Seeds, x: np.ndarray) -> dict[str, np.ndarray]:

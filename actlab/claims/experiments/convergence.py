@@ -37,6 +37,7 @@ from actlab.claims.experiments.base import (
     Experiment,
     build_mlp,
     cell_roles,
+    metric,
 )
 from actlab.claims.experiments.sklearn_trainer import TRAINER, check_sklearn_params, train_sklearn
 from actlab.engine.training import ArrayData, train
@@ -55,14 +56,6 @@ class ConvergenceSpeed(Experiment):
             "dtype": {"enum": ["float32", "float64"]},
             **TRAINER,
         },
-    }
-    metrics = {
-        "epochs_to_target": (
-            "first epoch whose training error (whole training split, eval mode) is <= target_error; "
-            "runs that never reach it within `epochs` (diverged ones included) count as epochs + 1"
-        ),
-        "final_train_error": "training error after the last epoch (NaN for a diverged run)",
-        "mean_train_error": "training error averaged over epochs 1..E, an uncensored area-under-curve speed",
     }
 
     def check(self, params):
@@ -102,15 +95,20 @@ class ConvergenceSpeed(Experiment):
         }
         return CellResult(arrays, {"n_diverged": int(history.diverged.sum()), "n_train": int(len(ds.x_train))})
 
-    def metric(self, name, cell):
-        err = cell.result.arrays["train_error"]
-        if name == "epochs_to_target":
-            return epochs_to_target(err, cell.params["target_error"])
-        if name == "final_train_error":
-            return err[:, -1].astype(float)
-        if name == "mean_train_error":
-            return err[:, 1:].mean(axis=1)
-        raise KeyError(name)
+    @metric(
+        "first epoch whose training error (whole training split, eval mode) is <= target_error; runs that never "
+        "reach it within `epochs` (diverged ones included) count as epochs + 1"
+    )
+    def epochs_to_target(self, cell: Cell) -> np.ndarray:
+        return epochs_to_target(cell.result.arrays["train_error"], cell.params["target_error"])
+
+    @metric("training error after the last epoch (NaN for a diverged run)")
+    def final_train_error(self, cell: Cell) -> np.ndarray:
+        return cell.result.arrays["train_error"][:, -1].astype(float)
+
+    @metric("training error averaged over epochs 1..E, an uncensored area-under-curve speed")
+    def mean_train_error(self, cell: Cell) -> np.ndarray:
+        return cell.result.arrays["train_error"][:, 1:].mean(axis=1)
 
     def figure(self, claim, cells: list[Cell], verdict: dict, path: Path) -> str:
         from actlab.claims import plotting  # matplotlib: needed by judge jobs only, not by training jobs

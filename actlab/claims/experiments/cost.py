@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from actlab.claims.experiments.base import SPEC, Cell, CellResult, Experiment, cell_roles
+from actlab.claims.experiments.base import SPEC, Cell, CellResult, Experiment, cell_roles, metric
 from actlab.engine.activations import Activation, get_activation
 
 #: each measurement runs forward + backward on about this many elements in all (a few milliseconds)
@@ -47,10 +47,6 @@ class ActivationCost(Experiment):
             "size": {"type": "integer", "minimum": 1, "maximum": 67_108_864},
             "dtype": {"enum": ["float32", "float64"]},
         },
-    }
-    metrics = {
-        "time_ratio": "forward + backward time of the activation / the reference's, per interleaved repetition",
-        "ns_per_element": "forward + backward time of the activation per element, in nanoseconds",
     }
 
     def check(self, params):
@@ -86,13 +82,14 @@ class ActivationCost(Experiment):
         }
         return CellResult(arrays, {"machine": machine(), "number": number})
 
-    def metric(self, name, cell):
+    @metric("forward + backward time of the activation / the reference's, per interleaved repetition")
+    def time_ratio(self, cell: Cell) -> np.ndarray:
         a = cell.result.arrays
-        if name == "time_ratio":
-            return a["seconds_per_element"] / a["reference_seconds_per_element"]
-        if name == "ns_per_element":
-            return a["seconds_per_element"] * 1e9
-        raise KeyError(name)
+        return a["seconds_per_element"] / a["reference_seconds_per_element"]
+
+    @metric("forward + backward time of the activation per element, in nanoseconds")
+    def ns_per_element(self, cell: Cell) -> np.ndarray:
+        return cell.result.arrays["seconds_per_element"] * 1e9
 
     def figure(self, claim, cells: list[Cell], verdict: dict, path: Path) -> str:
         from actlab.claims import plotting  # matplotlib: needed by judge jobs only, not by training jobs

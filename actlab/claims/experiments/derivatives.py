@@ -35,7 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
-from actlab.claims.experiments.base import SPEC, Cell, CellResult, Experiment
+from actlab.claims.experiments.base import SPEC, Cell, CellResult, Experiment, metric
 from actlab.engine.activations import ACTIVATIONS, get_activation
 
 #: registered activations that are built from others and have no meaningful default
@@ -158,6 +158,11 @@ def set_distance(values: np.ndarray, allowed: list[float]) -> float:
     return float(np.max(np.min(np.abs(values[:, None] - allowed[None, :]), axis=1)))
 
 
+def _every_seed(cell: Cell, value: float) -> np.ndarray:
+    """``value`` for every seed of the cell, shape ``(S,)``: a cell's measurements are the same for every seed."""
+    return np.full(len(cell.result.arrays["seeds"]), value)
+
+
 class DerivativeBounds(Experiment):
     name = "derivative_bounds"
     description = "exact extrema of activation derivatives, from central differences and from backward"
@@ -174,14 +179,6 @@ class DerivativeBounds(Experiment):
             "fd_step": {"type": "number", "exclusiveMinimum": 0},
             "plot_range": {"type": "number", "exclusiveMinimum": 0},
         },
-    }
-    metrics = {
-        "bound_error": (
-            "largest |measured - claimed| over the claimed max f', min f' and value set of f' "
-            "(numeric and analytic; NaN without a claim)"
-        ),
-        "max_derivative": "largest max f'(z) (central differences, refined) over the cell's activations",
-        "numeric_analytic_gap": "largest |central difference - backward| of f' away from kinks",
     }
     defaults = {"z_range": 20.0, "grid_step": 1e-3, "fd_step": 1e-6, "plot_range": 6.0}
 
@@ -231,24 +228,27 @@ class DerivativeBounds(Experiment):
         }
         return CellResult(arrays, info)
 
-    def metric(self, name, cell):
+    @metric(
+        "largest |measured - claimed| over the claimed max f', min f' and value set of f' (numeric and analytic; "
+        "NaN without a claim)"
+    )
+    def bound_error(self, cell: Cell) -> np.ndarray:
         a, params = cell.result.arrays, cell.params
-        n_seeds = len(a["seeds"])
-        if name == "bound_error":
-            errors = []
-            for key, claim in (("max", params.get("claimed_max")), ("min", params.get("claimed_min"))):
-                if claim is not None:
-                    errors += [np.abs(a[f"{key}_numeric"] - claim), np.abs(a[f"{key}_analytic"] - claim)]
-            if params.get("claimed_values"):
-                errors += [a["set_distance_numeric"], a["set_distance_analytic"]]
-            value = float(np.max(errors)) if errors else np.nan
-        elif name == "max_derivative":
-            value = float(np.max(a["max_numeric"]))
-        elif name == "numeric_analytic_gap":
-            value = float(np.max(a["gap"]))
-        else:
-            raise KeyError(name)
-        return np.full(n_seeds, value)
+        errors = []
+        for key, claim in (("max", params.get("claimed_max")), ("min", params.get("claimed_min"))):
+            if claim is not None:
+                errors += [np.abs(a[f"{key}_numeric"] - claim), np.abs(a[f"{key}_analytic"] - claim)]
+        if params.get("claimed_values"):
+            errors += [a["set_distance_numeric"], a["set_distance_analytic"]]
+        return _every_seed(cell, float(np.max(errors)) if errors else np.nan)
+
+    @metric("largest max f'(z) (central differences, refined) over the cell's activations")
+    def max_derivative(self, cell: Cell) -> np.ndarray:
+        return _every_seed(cell, float(np.max(cell.result.arrays["max_numeric"])))
+
+    @metric("largest |central difference - backward| of f' away from kinks")
+    def numeric_analytic_gap(self, cell: Cell) -> np.ndarray:
+        return _every_seed(cell, float(np.max(cell.result.arrays["gap"])))
 
     def figure(self, claim, cells, verdict, path: Path) -> str:
         from actlab.claims import plotting  # matplotlib: needed by judge jobs only, not by training jobs

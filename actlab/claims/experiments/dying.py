@@ -66,6 +66,7 @@ from actlab.claims.experiments.base import (
     CellResult,
     Experiment,
     build_mlp,
+    metric,
 )
 from actlab.engine import probes
 from actlab.engine.activations import get_activation
@@ -89,28 +90,6 @@ class DyingUnits(Experiment):
             "layers": {"enum": list(LAYER_SCOPES)},
         },
     }
-    metrics = {
-        "dead_frac_init": "fraction of hidden units (in `layers`) with f' = 0 on every training input at init",
-        "dead_frac_epoch1": "fraction of hidden units (in `layers`) with f' = 0 on every training input after "
-        "epoch 1 (NaN if the net diverged in epoch 1)",
-        "new_dead_frac_epoch1": "fraction of the hidden units (in `layers`) alive at init that are dead after "
-        "epoch 1, for a net that learns (final training loss below half the chance loss ln(classes)); NaN for a "
-        "net that does not learn or diverged",
-        "dead_frac_end": "fraction of hidden units (in `layers`) with f' = 0 on every training input after the "
-        "last epoch (NaN for a diverged net)",
-        "inactive_frac_epoch1": "fraction of hidden units (in `layers`) with pre-activation <= 0 on every training "
-        "input after epoch 1",
-        "inactive_frac_end": "fraction of hidden units (in `layers`) with pre-activation <= 0 on every training "
-        "input after the last epoch: units left stuck in their negative regime by training",
-        "revived_units": "number of hidden units (in `layers`) dead at one snapshot and not dead at a later one",
-        "revived_frac": "revived units / units dead at some snapshot before the last (NaN when none was dead "
-        "or the net diverged)",
-        "recovered_frac": "the same as revived_frac for inactivity: inactive units that become active later",
-        "final_loss": "training-split loss (eval mode) after the last epoch (NaN for a diverged net)",
-        "final_accuracy": "training-split accuracy after the last epoch (NaN for a diverged net)",
-        "diverged": "1 if the loss or a parameter became NaN or infinite during training, else 0",
-    }
-    binary_metrics = frozenset({"diverged"})
 
     def run(self, params, seeds, data):
         """Train all seeds of the cell at once and snapshot every hidden unit after every epoch.
@@ -166,33 +145,71 @@ class DyingUnits(Experiment):
         }
         return CellResult(arrays, info)
 
-    def metric(self, name, cell):
-        a = cell.result.arrays
-        layers = scope_layers(cell.params.get("layers", "all"), cell.params["depth"])
-        dead = np.concatenate([a[f"dead{k}"] for k in layers], axis=2)
+    @metric("fraction of hidden units (in `layers`) with f' = 0 on every training input at init")
+    def dead_frac_init(self, cell: Cell) -> np.ndarray:
+        return _fraction_at(cell, _dead(cell), 0)
+
+    @metric(
+        "fraction of hidden units (in `layers`) with f' = 0 on every training input after epoch 1 (NaN if the net "
+        "diverged in epoch 1)"
+    )
+    def dead_frac_epoch1(self, cell: Cell) -> np.ndarray:
+        return _fraction_at(cell, _dead(cell), 1)
+
+    @metric(
+        "fraction of the hidden units (in `layers`) alive at init that are dead after epoch 1, for a net that learns "
+        "(final training loss below half the chance loss ln(classes)); NaN for a net that does not learn or diverged"
+    )
+    def new_dead_frac_epoch1(self, cell: Cell) -> np.ndarray:
+        a, dead = cell.result.arrays, _dead(cell)
+        alive = ~dead[:, 0]
+        newly = (dead[:, 1] & alive).sum(axis=1) / np.maximum(alive.sum(axis=1), 1)
         with np.errstate(invalid="ignore"):
-            inactive = np.concatenate([a[f"zmax{k}"] <= 0 for k in layers], axis=2)
+            learns = a["loss"][:, -1] < np.log(cell.result.info["n_classes"]) / 2
         valid = snapshot_valid(a["diverged_epoch"], dead.shape[1])
-        if name == "diverged":
-            return a["diverged"].astype(float)
-        if name in ("final_loss", "final_accuracy"):
-            return a[name.removeprefix("final_")][:, -1].astype(float)
-        stage = {"init": 0, "epoch1": 1, "end": -1}
-        for prefix, masks in (("dead_frac_", dead), ("inactive_frac_", inactive)):
-            if name.startswith(prefix):
-                index = stage[name.removeprefix(prefix)]
-                return np.where(valid[:, index], masks[:, index].mean(axis=1), np.nan)
-        if name == "new_dead_frac_epoch1":
-            alive = ~dead[:, 0]
-            newly = (dead[:, 1] & alive).sum(axis=1) / np.maximum(alive.sum(axis=1), 1)
-            with np.errstate(invalid="ignore"):
-                learns = a["loss"][:, -1] < np.log(cell.result.info["n_classes"]) / 2
-            return np.where(valid[:, 1] & learns, newly, np.nan)
-        if name == "revived_units":
-            return np.where(a["diverged"], np.nan, revivals(dead)[1].sum(axis=1))
-        if name in ("revived_frac", "recovered_frac"):
-            return revived_share(inactive if name == "recovered_frac" else dead, a["diverged"])
-        raise KeyError(name)
+        return np.where(valid[:, 1] & learns, newly, np.nan)
+
+    @metric(
+        "fraction of hidden units (in `layers`) with f' = 0 on every training input after the last epoch (NaN for a "
+        "diverged net)"
+    )
+    def dead_frac_end(self, cell: Cell) -> np.ndarray:
+        return _fraction_at(cell, _dead(cell), -1)
+
+    @metric("fraction of hidden units (in `layers`) with pre-activation <= 0 on every training input after epoch 1")
+    def inactive_frac_epoch1(self, cell: Cell) -> np.ndarray:
+        return _fraction_at(cell, _inactive(cell), 1)
+
+    @metric(
+        "fraction of hidden units (in `layers`) with pre-activation <= 0 on every training input after the last "
+        "epoch: units left stuck in their negative regime by training"
+    )
+    def inactive_frac_end(self, cell: Cell) -> np.ndarray:
+        return _fraction_at(cell, _inactive(cell), -1)
+
+    @metric("number of hidden units (in `layers`) dead at one snapshot and not dead at a later one")
+    def revived_units(self, cell: Cell) -> np.ndarray:
+        return np.where(cell.result.arrays["diverged"], np.nan, revivals(_dead(cell))[1].sum(axis=1))
+
+    @metric("revived units / units dead at some snapshot before the last (NaN when none was dead or the net diverged)")
+    def revived_frac(self, cell: Cell) -> np.ndarray:
+        return revived_share(_dead(cell), cell.result.arrays["diverged"])
+
+    @metric("the same as revived_frac for inactivity: inactive units that become active later")
+    def recovered_frac(self, cell: Cell) -> np.ndarray:
+        return revived_share(_inactive(cell), cell.result.arrays["diverged"])
+
+    @metric("training-split loss (eval mode) after the last epoch (NaN for a diverged net)")
+    def final_loss(self, cell: Cell) -> np.ndarray:
+        return cell.result.arrays["loss"][:, -1].astype(float)
+
+    @metric("training-split accuracy after the last epoch (NaN for a diverged net)")
+    def final_accuracy(self, cell: Cell) -> np.ndarray:
+        return cell.result.arrays["accuracy"][:, -1].astype(float)
+
+    @metric("1 if the loss or a parameter became NaN or infinite during training, else 0", binary=True, name="diverged")
+    def diverged_metric(self, cell: Cell) -> np.ndarray:
+        return cell.result.arrays["diverged"].astype(float)
 
     def figure(self, claim, cells, verdict, path: Path) -> str:
         """One PNG whose panels depend on the claim's grid.
@@ -215,6 +232,25 @@ def scope_layers(scope: str, depth: int) -> list[int]:
     if scope not in LAYER_SCOPES:
         raise ValueError(f"layers must be one of {LAYER_SCOPES}, got {scope!r}")
     return {"all": list(range(depth)), "first": [0], "last": [depth - 1]}[scope]
+
+
+def _dead(cell: Cell) -> np.ndarray:
+    """Dead units of the layers in the cell's ``layers`` scope at every snapshot, ``(S, P, n)`` booleans."""
+    layers = scope_layers(cell.params.get("layers", "all"), cell.params["depth"])
+    return np.concatenate([cell.result.arrays[f"dead{k}"] for k in layers], axis=2)
+
+
+def _inactive(cell: Cell) -> np.ndarray:
+    """Inactive units (pre-activation <= 0 on every input) of the cell's ``layers`` scope, ``(S, P, n)`` booleans."""
+    layers = scope_layers(cell.params.get("layers", "all"), cell.params["depth"])
+    with np.errstate(invalid="ignore"):
+        return np.concatenate([cell.result.arrays[f"zmax{k}"] <= 0 for k in layers], axis=2)
+
+
+def _fraction_at(cell: Cell, masks: np.ndarray, snapshot: int) -> np.ndarray:
+    """Per seed, the fraction of units in ``masks`` ``(S, P, n)`` at ``snapshot``; NaN where it is invalid."""
+    valid = snapshot_valid(cell.result.arrays["diverged_epoch"], masks.shape[1])
+    return np.where(valid[:, snapshot], masks[:, snapshot].mean(axis=1), np.nan)
 
 
 def snapshot_valid(diverged_epoch: np.ndarray, n_snapshots: int) -> np.ndarray:

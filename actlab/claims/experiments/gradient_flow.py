@@ -19,6 +19,7 @@ from actlab.claims.experiments.base import (
     CellResult,
     Experiment,
     build_mlp,
+    metric,
 )
 from actlab.engine.activations import get_activation
 from actlab.engine.training import ArrayData, train
@@ -37,18 +38,6 @@ class GradientFlow(Experiment):
             **TRAINED_MLP_PROPERTIES,
             "probe_size": {"type": "integer", "minimum": 1},
         },
-    }
-    metrics = {
-        "log10_grad_ratio": "log10 of ||dL/dW|| of the first hidden layer over the last hidden layer, at init",
-        "abs_log10_grad_ratio": "|log10 ratio| of first to last hidden-layer weight-gradient norms, at init",
-        "log10_grad_ratio_trained": "log10 first/last hidden-layer weight-gradient norm ratio after training",
-        "log10_change_ratio": "log10 of the relative weight change of the first over the last hidden layer",
-        "abs_log10_delta_ratio": "|log10| of the RMS back-propagated error ||delta|| of the first hidden layer over "
-        "the last hidden layer, at init",
-        "signed_log10_delta_factor": "log10 of the per-layer factor (||delta_1|| / ||delta_L||)^(1/(L-1)) at init, "
-        "times the sign of log10 gain: > 0 when the error shrinks toward the input for gain < 1 and grows for "
-        "gain > 1 (NaN for gain 1)",
-        "delta_factor_rel_error": "|(||delta_1|| / ||delta_L||)^(1/(L-1)) - gain| / gain for gain-scaled units",
     }
 
     def check_metric(self, name, params):
@@ -88,27 +77,46 @@ class GradientFlow(Experiment):
         }
         return CellResult(arrays, {"n_diverged": int(history.diverged.sum())})
 
-    def metric(self, name, cell):
-        a, depth = cell.result.arrays, cell.params["depth"]
+    @metric("log10 of ||dL/dW|| of the first hidden layer over the last hidden layer, at init")
+    def log10_grad_ratio(self, cell: Cell) -> np.ndarray:
+        return _log10_ratio(cell, "grad_norm")
+
+    @metric("|log10 ratio| of first to last hidden-layer weight-gradient norms, at init")
+    def abs_log10_grad_ratio(self, cell: Cell) -> np.ndarray:
+        return np.abs(_log10_ratio(cell, "grad_norm"))
+
+    @metric("log10 first/last hidden-layer weight-gradient norm ratio after training")
+    def log10_grad_ratio_trained(self, cell: Cell) -> np.ndarray:
+        return _log10_ratio(cell, "grad_norm", stage=-1)
+
+    @metric("log10 of the relative weight change of the first over the last hidden layer")
+    def log10_change_ratio(self, cell: Cell) -> np.ndarray:
+        change = cell.result.arrays["rel_change"]
         with np.errstate(divide="ignore", invalid="ignore"):
-            if name in ("log10_grad_ratio", "abs_log10_grad_ratio"):
-                ratio = np.log10(a["grad_norm"][:, 0, 0] / a["grad_norm"][:, 0, depth - 1])
-                return np.abs(ratio) if name.startswith("abs") else ratio
-            if name == "log10_grad_ratio_trained":
-                return np.log10(a["grad_norm"][:, -1, 0] / a["grad_norm"][:, -1, depth - 1])
-            if name == "log10_change_ratio":
-                return np.log10(a["rel_change"][:, 0] / a["rel_change"][:, depth - 1])
-            if name == "abs_log10_delta_ratio":
-                return np.abs(np.log10(a["delta_norm"][:, 0, 0] / a["delta_norm"][:, 0, depth - 1]))
-            if name in GAIN_METRICS:
-                gain = getattr(get_activation(cell.params["activation"]), "gain", None)
-                if depth < 2 or gain is None:  # undefined: no gain to compare with
-                    return np.full(len(a["diverged"]), np.nan)
-                factor = (a["delta_norm"][:, 0, 0] / a["delta_norm"][:, 0, depth - 1]) ** (1 / (depth - 1))
-                if name == "signed_log10_delta_factor":
-                    return np.log10(factor) * np.sign(np.log10(gain)) if gain != 1 else np.full(len(factor), np.nan)
-                return np.abs(factor - gain) / gain
-        raise KeyError(name)
+            return np.log10(change[:, 0] / change[:, cell.params["depth"] - 1])
+
+    @metric(
+        "|log10| of the RMS back-propagated error ||delta|| of the first hidden layer over the last hidden layer, "
+        "at init"
+    )
+    def abs_log10_delta_ratio(self, cell: Cell) -> np.ndarray:
+        return np.abs(_log10_ratio(cell, "delta_norm"))
+
+    @metric(
+        "log10 of the per-layer factor (||delta_1|| / ||delta_L||)^(1/(L-1)) at init, times the sign of log10 "
+        "gain: > 0 when the error shrinks toward the input for gain < 1 and grows for gain > 1 (NaN for gain 1)"
+    )
+    def signed_log10_delta_factor(self, cell: Cell) -> np.ndarray:
+        factor, gain = _delta_factor(cell)
+        if gain is None or gain == 1:
+            return np.full(len(factor), np.nan)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.log10(factor) * np.sign(np.log10(gain))
+
+    @metric("|(||delta_1|| / ||delta_L||)^(1/(L-1)) - gain| / gain for gain-scaled units")
+    def delta_factor_rel_error(self, cell: Cell) -> np.ndarray:
+        factor, gain = _delta_factor(cell)
+        return np.full(len(factor), np.nan) if gain is None else np.abs(factor - gain) / gain
 
     def figure(self, claim, cells, verdict, path: Path) -> str:
         from actlab.claims import plotting  # matplotlib: needed by judge jobs only, not by training jobs
@@ -163,8 +171,23 @@ def _series_axis(claim: dict) -> str:
     return series[0] if series else "depth"
 
 
-def _log10_ratio(cell: Cell, key: str) -> np.ndarray:
-    norms = cell.result.arrays[key][:, 0, :]
+def _log10_ratio(cell: Cell, key: str, stage: int = 0) -> np.ndarray:
+    """log10 of the first over the last hidden layer's norm ``key`` at a probe ``stage`` (0 = init), ``(S,)``."""
+    norms = cell.result.arrays[key][:, stage, :]
     depth = cell.params["depth"]
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.log10(norms[:, 0] / norms[:, depth - 1])
+
+
+def _delta_factor(cell: Cell) -> tuple[np.ndarray, float | None]:
+    """The per-layer factor ``(||delta_1|| / ||delta_L||)^(1/(L-1))`` at init ``(S,)`` and the activation's gain.
+
+    The factor is NaN and the gain None where they cannot be compared: fewer than two hidden
+    layers, or an activation without a gain.
+    """
+    delta, depth = cell.result.arrays["delta_norm"], cell.params["depth"]
+    gain = getattr(get_activation(cell.params["activation"]), "gain", None)
+    if depth < 2 or gain is None:
+        return np.full(len(delta), np.nan), None
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return (delta[:, 0, 0] / delta[:, 0, depth - 1]) ** (1 / (depth - 1)), gain

@@ -36,7 +36,18 @@ from pathlib import Path
 
 import numpy as np
 
-from actlab.claims.experiments.base import DEPTH, EPOCHS, SPEC, WIDTH, CellResult, Experiment, _check_spec, build_mlp
+from actlab.claims.experiments.base import (
+    DEPTH,
+    EPOCHS,
+    SPEC,
+    WIDTH,
+    Cell,
+    CellResult,
+    Experiment,
+    _check_spec,
+    build_mlp,
+    metric,
+)
 from actlab.engine.activations import get_activation
 from actlab.engine.initializers import get_initializer
 from actlab.engine.training import ArrayData, train
@@ -76,14 +87,6 @@ class InitVariance(Experiment):
             "probe_size": {"type": "integer", "minimum": 2},
         },
     }
-    metrics = {
-        "log10_var_ratio": "log10 of the output variance of the last over the first hidden layer, at init",
-        "abs_log10_var_ratio": "|log10 variance ratio| of the last to the first hidden layer's outputs, at init",
-        "loss_drop": "1 - final / initial loss on the probe batch of training inputs (NaN if diverged)",
-        "train_accuracy": "accuracy on the probe batch of training inputs after training (NaN if diverged)",
-        "diverged": "1 if the loss or a parameter became non-finite during training, else 0",
-    }
-    binary_metrics = frozenset({"diverged"})
 
     def check(self, params):
         super().check({**params, "init": params[params["init"]]})
@@ -121,20 +124,27 @@ class InitVariance(Experiment):
         }
         return CellResult(arrays, info)
 
-    def metric(self, name, cell):
-        a = cell.result.arrays
-        diverged = a["diverged"].astype(bool)
+    @metric("log10 of the output variance of the last over the first hidden layer, at init")
+    def log10_var_ratio(self, cell: Cell) -> np.ndarray:
+        return _log10_var_ratio(cell)
+
+    @metric("|log10 variance ratio| of the last to the first hidden layer's outputs, at init")
+    def abs_log10_var_ratio(self, cell: Cell) -> np.ndarray:
+        return np.abs(_log10_var_ratio(cell))
+
+    @metric("1 - final / initial loss on the probe batch of training inputs (NaN if diverged)")
+    def loss_drop(self, cell: Cell) -> np.ndarray:
+        loss = cell.result.arrays["probe_loss"]
         with np.errstate(divide="ignore", invalid="ignore"):
-            if name in ("log10_var_ratio", "abs_log10_var_ratio"):
-                ratio = np.log10(a["act_var"][:, 0, -1] / a["act_var"][:, 0, 0])
-                return np.abs(ratio) if name.startswith("abs") else ratio
-            if name == "loss_drop":
-                return np.where(diverged, np.nan, 1 - a["probe_loss"][:, -1] / a["probe_loss"][:, 0])
-            if name == "train_accuracy":
-                return np.where(diverged, np.nan, a["probe_accuracy"][:, -1])
-            if name == "diverged":
-                return diverged.astype(float)
-        raise KeyError(name)
+            return np.where(self.diverged(cell), np.nan, 1 - loss[:, -1] / loss[:, 0])
+
+    @metric("accuracy on the probe batch of training inputs after training (NaN if diverged)")
+    def train_accuracy(self, cell: Cell) -> np.ndarray:
+        return np.where(self.diverged(cell), np.nan, cell.result.arrays["probe_accuracy"][:, -1])
+
+    @metric("1 if the loss or a parameter became non-finite during training, else 0", binary=True, name="diverged")
+    def diverged_metric(self, cell: Cell) -> np.ndarray:
+        return self.diverged(cell).astype(float)
 
     def figure(self, claim, cells, verdict, path: Path) -> str:
         from actlab.claims import plotting  # matplotlib: needed by judge jobs only, not by training jobs
@@ -225,6 +235,13 @@ class InitVariance(Experiment):
             "each epoch's mini-batches), seeds whose loss became non-finite left out. Right: accuracy on the "
             "probe batch after the short training budget."
         )
+
+
+def _log10_var_ratio(cell: Cell) -> np.ndarray:
+    """log10 of the output variance of the last over the first hidden layer at init, shape ``(S,)``."""
+    var = cell.result.arrays["act_var"]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.log10(var[:, 0, -1] / var[:, 0, 0])
 
 
 def _series(claim: dict, cells: list) -> dict[str, dict]:

@@ -50,7 +50,7 @@ from statistics import NormalDist
 
 import numpy as np
 
-from actlab.claims.experiments.base import EPOCHS, SPEC, Cell, CellResult, Experiment
+from actlab.claims.experiments.base import EPOCHS, SPEC, Cell, CellResult, Experiment, metric
 from actlab.engine.activations import get_activation
 from actlab.engine.datasets import relu_1d_sample
 from actlab.engine.network import MLP
@@ -195,13 +195,6 @@ class SingleNeuron(Experiment):
             "shared_batches": {"type": "boolean"},
         },
     }
-    metrics = {
-        "failure": "1 if the final expected MSE exceeds the lowest one of a run started at the target's parameters "
-        "by more than fail_margin, else 0 (NaN if diverged)",
-        "excess_loss": "final expected MSE minus the lowest expected MSE of the run started at the target's parameters",
-        "backwards_start": "1 if the random start has w < 0 (the unit points away from the target), else 0",
-    }
-    binary_metrics = frozenset({"failure", "backwards_start"})
 
     def check(self, params):
         super().check(params)
@@ -260,14 +253,21 @@ class SingleNeuron(Experiment):
         }
         return CellResult(arrays, info)
 
-    def metric(self, name, cell):
-        a = cell.result.arrays
-        if name in ("failure", "excess_loss"):
-            excess = excess_loss(a)
-            return excess if name == "excess_loss" else failures(excess, cell.params["fail_margin"])
-        if name == "backwards_start":
-            return backwards(a).astype(float)
-        raise KeyError(name)
+    @metric(
+        "1 if the final expected MSE exceeds the lowest one of a run started at the target's parameters by more than "
+        "fail_margin, else 0 (NaN if diverged)",
+        binary=True,
+    )
+    def failure(self, cell: Cell) -> np.ndarray:
+        return failures(excess_loss(cell.result.arrays), cell.params["fail_margin"])
+
+    @metric("final expected MSE minus the lowest expected MSE of the run started at the target's parameters")
+    def excess_loss(self, cell: Cell) -> np.ndarray:
+        return excess_loss(cell.result.arrays)
+
+    @metric("1 if the random start has w < 0 (the unit points away from the target), else 0", binary=True)
+    def backwards_start(self, cell: Cell) -> np.ndarray:
+        return backwards(cell.result.arrays).astype(float)
 
     def figure(self, claim, cells, verdict, path: Path) -> str:
         from actlab.claims import plotting  # matplotlib: needed by judge jobs only, not by training jobs

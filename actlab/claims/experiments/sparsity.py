@@ -51,6 +51,7 @@ from actlab.claims.experiments.base import (
     Experiment,
     build_mlp,
     cell_roles,
+    metric,
 )
 from actlab.engine import probes
 from actlab.engine.initializers import get_initializer
@@ -121,14 +122,6 @@ class InitSparsity(Experiment):
             "probe_size": {"type": "integer", "minimum": 1},
         },
     }
-    metrics = {
-        "zero_frac": "fraction of exact zeros among all hidden outputs at init, on the probe inputs as given",
-        "abs_dev_from_half": "|fraction of exact zeros among all hidden outputs at init - 0.5|, inputs as given",
-        "abs_dev_first_layer": "|fraction of exact zeros of the first hidden layer at init - 0.5|, inputs as given",
-        "abs_dev_last_layer": "|fraction of exact zeros of the last hidden layer at init - 0.5|, inputs as given",
-        "abs_dev_standardized": "|fraction of exact zeros among all hidden outputs at init - 0.5|, on the probe "
-        "inputs standardized with the training split's mean and standard deviation",
-    }
 
     def run(self, params, seeds, data):
         ds = data[params["dataset"]]
@@ -146,19 +139,28 @@ class InitSparsity(Experiment):
         }
         return CellResult(arrays, {"probe_size": n, "init_used": get_initializer(params["init"]).spec()})
 
-    def metric(self, name, cell):
-        a = cell.result.arrays
-        if name == "zero_frac":
-            return a["zero_frac"].mean(axis=1)
-        if name == "abs_dev_from_half":
-            return np.abs(a["zero_frac"].mean(axis=1) - 0.5)
-        if name == "abs_dev_first_layer":
-            return np.abs(a["zero_frac"][:, 0] - 0.5)
-        if name == "abs_dev_last_layer":
-            return np.abs(a["zero_frac"][:, -1] - 0.5)
-        if name == "abs_dev_standardized":
-            return np.abs(a["zero_frac_standardized"].mean(axis=1) - 0.5)
-        raise KeyError(name)
+    @metric("fraction of exact zeros among all hidden outputs at init, on the probe inputs as given")
+    def zero_frac(self, cell: Cell) -> np.ndarray:
+        return cell.result.arrays["zero_frac"].mean(axis=1)
+
+    @metric("|fraction of exact zeros among all hidden outputs at init - 0.5|, inputs as given")
+    def abs_dev_from_half(self, cell: Cell) -> np.ndarray:
+        return np.abs(cell.result.arrays["zero_frac"].mean(axis=1) - 0.5)
+
+    @metric("|fraction of exact zeros of the first hidden layer at init - 0.5|, inputs as given")
+    def abs_dev_first_layer(self, cell: Cell) -> np.ndarray:
+        return np.abs(cell.result.arrays["zero_frac"][:, 0] - 0.5)
+
+    @metric("|fraction of exact zeros of the last hidden layer at init - 0.5|, inputs as given")
+    def abs_dev_last_layer(self, cell: Cell) -> np.ndarray:
+        return np.abs(cell.result.arrays["zero_frac"][:, -1] - 0.5)
+
+    @metric(
+        "|fraction of exact zeros among all hidden outputs at init - 0.5|, on the probe inputs standardized with "
+        "the training split's mean and standard deviation"
+    )
+    def abs_dev_standardized(self, cell: Cell) -> np.ndarray:
+        return np.abs(cell.result.arrays["zero_frac_standardized"].mean(axis=1) - 0.5)
 
     def figure(self, claim, cells, verdict, path: Path) -> str:
         from actlab.claims import plotting  # matplotlib: needed by judge jobs only, not by training jobs
@@ -254,22 +256,35 @@ class L1Sparsity(Experiment):
             "l1": {"type": "number", "minimum": 0},
         },
     }
-    metrics = {
-        "sparsity": "fraction of exact zeros among all hidden outputs on the test inputs after training",
-        "sparsity_init": "fraction of exact zeros among all hidden outputs on the test inputs at initialization",
-        "test_accuracy": "test-set accuracy after training",
-        "train_accuracy": "training-set accuracy after training",
-        "generalization_gap": "training minus test accuracy after training",
-        "dead_frac": "fraction of hidden units that output 0 for every test input after training",
-    }
 
     def run(self, params, seeds, data):
         ds = data[params["dataset"]]
         arrays = train_and_measure(params, ds, params["width"], params["l1"], seeds)
         return CellResult(arrays, {"n_diverged": int(arrays["diverged"].sum())})
 
-    def metric(self, name, cell):
-        return _member_metric(name, cell.result.arrays)
+    @metric("fraction of exact zeros among all hidden outputs on the test inputs after training")
+    def sparsity(self, cell: Cell) -> np.ndarray:
+        return final_sparsity(cell.result.arrays)
+
+    @metric("fraction of exact zeros among all hidden outputs on the test inputs at initialization")
+    def sparsity_init(self, cell: Cell) -> np.ndarray:
+        return cell.result.arrays["zero_frac"][:, 0].mean(axis=1)
+
+    @metric("test-set accuracy after training")
+    def test_accuracy(self, cell: Cell) -> np.ndarray:
+        return final_test_accuracy(cell.result.arrays)
+
+    @metric("training-set accuracy after training")
+    def train_accuracy(self, cell: Cell) -> np.ndarray:
+        return cell.result.arrays["train_accuracy"]
+
+    @metric("training minus test accuracy after training")
+    def generalization_gap(self, cell: Cell) -> np.ndarray:
+        return cell.result.arrays["train_accuracy"] - final_test_accuracy(cell.result.arrays)
+
+    @metric("fraction of hidden units that output 0 for every test input after training")
+    def dead_frac(self, cell: Cell) -> np.ndarray:
+        return cell.result.arrays["dead_frac"][:, -1].mean(axis=1)
 
     def figure(self, claim, cells, verdict, path: Path) -> str:
         from actlab.claims import plotting  # matplotlib: needed by judge jobs only, not by training jobs
@@ -285,14 +300,14 @@ class L1Sparsity(Experiment):
         for g, (name, members) in enumerate(groups.items()):
             x = np.array([positions[m.setting.get("l1", str(m.params["l1"]))] for m in members])
             suffix = f" ({name})" if name else ""
-            for ax, metric, style, label in (
+            for ax, metric_name, style, label in (
                 (axes[0], "sparsity", "-", "zeros after training"),
                 (axes[0], "dead_frac", ":", "units dead on every test input"),
                 (axes[0], "sparsity_init", "--", "zeros at initialization"),
                 (axes[1], "test_accuracy", "-", "test accuracy"),
                 (axes[1], "train_accuracy", "--", "training accuracy"),
             ):
-                values = [self.metric(metric, m) for m in members]
+                values = [self.metric(metric_name, m) for m in members]
                 plotting.mean_ci(ax, x + 0.05 * g, values, label=label + suffix, color=f"C{g}", linestyle=style)
             for xi, m in zip(x, members, strict=True):
                 accuracy = self.metric("test_accuracy", m)
@@ -342,12 +357,6 @@ class SparsityFamily(Experiment):
             "stratify": {"enum": list(STRATA)},
         },
     }
-    metrics = {
-        "rho_test_accuracy": "Spearman rank correlation between sparsity (exact zeros on the test set) and test "
-        "accuracy across the members of one seed's family, averaged over the strata named by `stratify`",
-        "rho_gap": "Spearman correlation between sparsity and the generalization gap (training minus test "
-        "accuracy) across one seed's family, averaged over the strata named by `stratify`",
-    }
 
     def check(self, params):
         super().check(params)
@@ -362,8 +371,9 @@ class SparsityFamily(Experiment):
         # every member is trained from the same seeds: seed s is one replicate of the whole family
         runs = [train_and_measure(params, ds, w, l1, seeds) for w, l1 in members]
         arrays = {
-            name: np.stack([_member_metric(name, r) for r in runs], axis=1)
-            for name in ("sparsity", "test_accuracy", "train_accuracy")
+            "sparsity": np.stack([final_sparsity(r) for r in runs], axis=1),
+            "test_accuracy": np.stack([final_test_accuracy(r) for r in runs], axis=1),
+            "train_accuracy": np.stack([r["train_accuracy"] for r in runs], axis=1),
         }
         arrays["member_width"] = np.array([w for w, _ in members])
         arrays["member_l1"] = np.array([l1 for _, l1 in members], float)
@@ -374,15 +384,22 @@ class SparsityFamily(Experiment):
         """A seed's family counts as diverged when any of its members diverged, shape ``(S,)``."""
         return cell.result.arrays["diverged"].any(axis=1)
 
-    def metric(self, name, cell):
+    @metric(
+        "Spearman rank correlation between sparsity (exact zeros on the test set) and test accuracy across the "
+        "members of one seed's family, averaged over the strata named by `stratify`"
+    )
+    def rho_test_accuracy(self, cell: Cell) -> np.ndarray:
         a = cell.result.arrays
-        if name == "rho_test_accuracy":
-            other = a["test_accuracy"]
-        elif name == "rho_gap":
-            other = a["train_accuracy"] - a["test_accuracy"]
-        else:
-            raise KeyError(name)
-        return stratified_spearman(a["sparsity"], other, _strata(a, cell.params["stratify"]))
+        return stratified_spearman(a["sparsity"], a["test_accuracy"], _strata(a, cell.params["stratify"]))
+
+    @metric(
+        "Spearman correlation between sparsity and the generalization gap (training minus test accuracy) across "
+        "one seed's family, averaged over the strata named by `stratify`"
+    )
+    def rho_gap(self, cell: Cell) -> np.ndarray:
+        a = cell.result.arrays
+        gap = a["train_accuracy"] - a["test_accuracy"]
+        return stratified_spearman(a["sparsity"], gap, _strata(a, cell.params["stratify"]))
 
     def figure(self, claim, cells, verdict, path: Path) -> str:
         from actlab.claims import plotting  # matplotlib: needed by judge jobs only, not by training jobs
@@ -447,11 +464,11 @@ class SparsityFamily(Experiment):
 
         ax = axes[2]
         labels = [c.setting.get("analysis", c.id) for c in cells]
-        for offset, (metric, color, label) in enumerate(
+        for offset, (metric_name, color, label) in enumerate(
             (("rho_test_accuracy", "C0", "sparsity vs test accuracy"), ("rho_gap", "C3", "sparsity vs gap"))
         ):
             for i, c in enumerate(cells):
-                mean, lo, hi = plotting.mean_interval(self.metric(metric, c))
+                mean, lo, hi = plotting.mean_interval(self.metric(metric_name, c))
                 if np.isnan(mean):
                     continue
                 ax.errorbar(
@@ -499,21 +516,14 @@ def stratified_spearman(x: np.ndarray, y: np.ndarray, strata: list[np.ndarray]) 
     return np.mean([spearman_rows(x[:, m], y[:, m]) for m in strata], axis=0)
 
 
-def _member_metric(name: str, a: dict[str, np.ndarray]) -> np.ndarray:
-    """Per-seed metric of one trained ensemble from :func:`train_and_measure`'s arrays."""
-    if name == "sparsity":
-        return a["zero_frac"][:, -1].mean(axis=1)
-    if name == "sparsity_init":
-        return a["zero_frac"][:, 0].mean(axis=1)
-    if name == "dead_frac":
-        return a["dead_frac"][:, -1].mean(axis=1)
-    if name == "test_accuracy":
-        return a["test_accuracy"][:, -1]
-    if name == "train_accuracy":
-        return a["train_accuracy"]
-    if name == "generalization_gap":
-        return a["train_accuracy"] - a["test_accuracy"][:, -1]
-    raise KeyError(name)
+def final_sparsity(a: dict[str, np.ndarray]) -> np.ndarray:
+    """Fraction of exact zeros among all hidden outputs after training, ``(S,)``, from :func:`train_and_measure`."""
+    return a["zero_frac"][:, -1].mean(axis=1)
+
+
+def final_test_accuracy(a: dict[str, np.ndarray]) -> np.ndarray:
+    """Test accuracy after training, ``(S,)``, from :func:`train_and_measure`'s arrays."""
+    return a["test_accuracy"][:, -1]
 
 
 def rank_rows(x: np.ndarray) -> np.ndarray:

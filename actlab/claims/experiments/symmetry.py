@@ -26,7 +26,14 @@ from pathlib import Path
 
 import numpy as np
 
-from actlab.claims.experiments.base import TRAINED_MLP_PROPERTIES, TRAINED_MLP_REQUIRED, CellResult, Experiment
+from actlab.claims.experiments.base import (
+    TRAINED_MLP_PROPERTIES,
+    TRAINED_MLP_REQUIRED,
+    Cell,
+    CellResult,
+    Experiment,
+    metric,
+)
 from actlab.engine.losses import get_loss
 from actlab.engine.network import MLP
 from actlab.engine.training import ArrayData, train
@@ -42,15 +49,6 @@ class SymmetricInit(Experiment):
             **TRAINED_MLP_PROPERTIES,
             "rtol": {"type": "number", "minimum": 0},
         },
-    }
-    metrics = {
-        "distinct_units": "number of distinct units (rows of incoming weights and bias) of the first hidden layer "
-        "at the end of training",
-        "distinct_units_last_layer": "number of distinct units of the last hidden layer at the end of training",
-        "loss_change": "training-set loss at the end minus at initialization (negative: it learned)",
-        "max_abs_hidden": "largest |hidden output| over training inputs, hidden layers and epochs",
-        "output_spread": "largest range over training inputs of an output coordinate at the end (0: constant net)",
-        "train_accuracy": "training-set accuracy at the end",
     }
 
     def run(self, params, seeds, data):
@@ -97,22 +95,33 @@ class SymmetricInit(Experiment):
         arrays["diverged"] = diverged
         return CellResult(arrays, {"n_diverged": int(diverged.sum())})
 
-    def metric(self, name, cell):
-        a = cell.result.arrays
-        rtol = cell.params.get("rtol", 1e-6)
-        if name == "distinct_units":
-            return count_distinct(a["gap0"][:, -1], rtol)
-        if name == "distinct_units_last_layer":
-            return count_distinct(a[f"gap{cell.params['depth'] - 1}"][:, -1], rtol)
-        if name == "loss_change":
-            return a["loss"][:, -1] - a["loss"][:, 0]
-        if name == "max_abs_hidden":
-            return a["max_abs_hidden"].max(axis=(1, 2))
-        if name == "output_spread":
-            return a["output_spread"][:, -1]
-        if name == "train_accuracy":
-            return a["accuracy"][:, -1]
-        raise KeyError(name)
+    @metric(
+        "number of distinct units (rows of incoming weights and bias) of the first hidden layer at the end of training"
+    )
+    def distinct_units(self, cell: Cell) -> np.ndarray:
+        return count_distinct(cell.result.arrays["gap0"][:, -1], cell.params.get("rtol", 1e-6))
+
+    @metric("number of distinct units of the last hidden layer at the end of training")
+    def distinct_units_last_layer(self, cell: Cell) -> np.ndarray:
+        last = cell.result.arrays[f"gap{cell.params['depth'] - 1}"]
+        return count_distinct(last[:, -1], cell.params.get("rtol", 1e-6))
+
+    @metric("training-set loss at the end minus at initialization (negative: it learned)")
+    def loss_change(self, cell: Cell) -> np.ndarray:
+        loss = cell.result.arrays["loss"]
+        return loss[:, -1] - loss[:, 0]
+
+    @metric("largest |hidden output| over training inputs, hidden layers and epochs")
+    def max_abs_hidden(self, cell: Cell) -> np.ndarray:
+        return cell.result.arrays["max_abs_hidden"].max(axis=(1, 2))
+
+    @metric("largest range over training inputs of an output coordinate at the end (0: constant net)")
+    def output_spread(self, cell: Cell) -> np.ndarray:
+        return cell.result.arrays["output_spread"][:, -1]
+
+    @metric("training-set accuracy at the end")
+    def train_accuracy(self, cell: Cell) -> np.ndarray:
+        return cell.result.arrays["accuracy"][:, -1]
 
     def figure(self, claim, cells, verdict, path: Path) -> str:
         from actlab.claims import plotting  # matplotlib: needed by judge jobs only, not by training jobs

@@ -61,6 +61,7 @@ from actlab.claims.experiments.base import (
     Experiment,
     build_mlp,
     cell_roles,
+    metric,
 )
 from actlab.claims.experiments.sklearn_trainer import TRAINER, check_sklearn_params, train_sklearn
 from actlab.engine.datasets import Dataset
@@ -69,13 +70,9 @@ from actlab.engine.probes import dead_units
 from actlab.engine.training import ArrayData, train
 
 
-def _final(name: str):
-    """A metric read from the last epoch of a recorded series."""
-    return lambda cell: np.asarray(cell.result.arrays[name], float)[:, -1]
-
-
-def _accuracy_over_logreg(cell: Cell) -> np.ndarray:
-    return _final("test_accuracy")(cell) - cell.result.info["logreg_test_accuracy"]
+def _final(cell: Cell, name: str) -> np.ndarray:
+    """Series ``name`` ``(S, E + 1)`` of a cell after the last epoch, shape ``(S,)``."""
+    return np.asarray(cell.result.arrays[name], float)[:, -1]
 
 
 def _gap(cell: Cell) -> np.ndarray:
@@ -83,91 +80,6 @@ def _gap(cell: Cell) -> np.ndarray:
     a = cell.result.arrays
     return (1.0 - np.asarray(a["train_error"], float)) - np.asarray(a["test_accuracy"], float)
 
-
-def _slope_shift(cell: Cell) -> np.ndarray:
-    a = cell.result.arrays
-    return np.abs(a["slopes_final"] - a["slopes_init"]).mean(axis=(1, 2))
-
-
-def _slope_spread(cell: Cell) -> np.ndarray:
-    return cell.result.arrays["slopes_final"].std(axis=2).mean(axis=1)
-
-
-#: every metric of the experiment, declared once: name -> (meaning, per-seed function, the series its figure draws)
-METRICS = {
-    "test_accuracy": (
-        "test-split accuracy after the last epoch (NaN for a diverged run)",
-        _final("test_accuracy"),
-        "test_accuracy",
-    ),
-    "accuracy_over_logreg": (
-        "test accuracy after the last epoch minus scikit-learn's LogisticRegression's on the same split",
-        _accuracy_over_logreg,
-        "test_accuracy",
-    ),
-    "mean_train_error": (
-        "training error averaged over epochs 1..E, an uncensored area-under-curve speed (NaN for a diverged run)",
-        lambda cell: np.asarray(cell.result.arrays["train_error"], float)[:, 1:].mean(axis=1),
-        "train_error",
-    ),
-    "lost_units": (
-        "fraction of hidden units lost after the last epoch: dead ones, or all of them if the run diverged",
-        lambda cell: np.where(cell.result.arrays["diverged"], 1.0, np.asarray(cell.result.arrays["dead_frac"])[:, -1]),
-        "lost",
-    ),
-    "inactive_units": (
-        "fraction of hidden units inactive after the last epoch (pre-activation <= 0 on every training input: "
-        "a ReLU unit outputs 0 everywhere, a leaky one stays on its negative side), or all of them if the run diverged",
-        lambda cell: np.where(
-            cell.result.arrays["diverged"], 1.0, np.asarray(cell.result.arrays["inactive_frac"])[:, -1]
-        ),
-        "inactive",
-    ),
-    "hidden_zeros": (
-        "fraction of hidden outputs that are exactly zero on the training inputs after the last epoch (sparsity; "
-        "NaN for a diverged run)",
-        _final("zero_frac"),
-        "zero_frac",
-    ),
-    "abs_mean_activation": (
-        "|mean over training inputs of a unit's output|, averaged over the units and hidden layers, after the "
-        "last epoch (NaN for a diverged run)",
-        lambda cell: np.mean(cell.result.arrays["layer_abs_mean_act"], axis=1),
-        "layers",
-    ),
-    "generalization_gap": (
-        "training accuracy minus test accuracy after the last epoch (NaN for a diverged run)",
-        lambda cell: _gap(cell)[:, -1],
-        "gap",
-    ),
-    "diverged": (
-        "1 if the run diverged (non-finite or exploded loss or parameters), else 0",
-        lambda cell: cell.result.arrays["diverged"],
-        "max_abs_act",
-    ),
-    "grad_sign_agreement": (
-        "mean over units of layers >= 2 of |mean sign of the unit's incoming weight gradients| at init "
-        "(first mini-batch); 1 = all of a unit's weights pushed the same way",
-        lambda cell: cell.result.arrays["sign_agreement"],
-        "train_error",
-    ),
-    "slope_shift": (
-        "mean over PReLU units of |learned slope - initial slope| after training",
-        _slope_shift,
-        "slopes",
-    ),
-    "slope_spread": (
-        "standard deviation of the learned PReLU slopes across the units of a layer, mean over layers",
-        _slope_spread,
-        "slopes",
-    ),
-    "linear_map_error": (
-        "max |net(x) - (x W_1 ... W_{L+1} + c)| / max |net(x)| over the test inputs, c = net(0) (no batch norm): "
-        "rounding error for identity units, large for non-linear ones",
-        lambda cell: cell.result.arrays["linear_map_error"],
-        "test_accuracy",
-    ),
-}
 
 #: the per-epoch series a figure draws (see :func:`_series`): axis label and scale
 CURVES = {
@@ -178,6 +90,23 @@ CURVES = {
     "inactive": ("fraction of hidden units inactive", "linear"),
     "zero_frac": ("fraction of hidden outputs exactly zero", "linear"),
     "gap": ("generalization gap (train - test accuracy)", "linear"),
+}
+
+#: the series a claim's figure draws (a key of :data:`CURVES`, ``slopes`` or ``layers``), by its decision metric
+FIGURE_CURVE = {
+    "test_accuracy": "test_accuracy",
+    "accuracy_over_logreg": "test_accuracy",
+    "mean_train_error": "train_error",
+    "lost_units": "lost",
+    "inactive_units": "inactive",
+    "hidden_zeros": "zero_frac",
+    "abs_mean_activation": "layers",
+    "generalization_gap": "gap",
+    "diverged": "max_abs_act",
+    "grad_sign_agreement": "train_error",
+    "slope_shift": "slopes",
+    "slope_spread": "slopes",
+    "linear_map_error": "test_accuracy",
 }
 
 #: line style of a cell by the role of the condition measured on it
@@ -206,8 +135,6 @@ class ActivationZoo(Experiment):
             **TRAINER,
         },
     }
-    metrics = {name: meaning for name, (meaning, _, _) in METRICS.items()}
-    binary_metrics = frozenset({"diverged"})
 
     def check_metric(self, name, params):
         if name == "accuracy_over_logreg" and not params.get("logreg_baseline"):
@@ -341,11 +268,75 @@ class ActivationZoo(Experiment):
             info["logreg_test_accuracy"] = logreg_accuracy(ds)
         return CellResult(arrays, info)
 
-    def metric(self, name, cell):
-        try:
-            return np.asarray(METRICS[name][1](cell), float)
-        except KeyError as err:
-            raise KeyError(f"{name}: cell {cell.id} did not record {err}") from None
+    @metric("test-split accuracy after the last epoch (NaN for a diverged run)")
+    def test_accuracy(self, cell: Cell) -> np.ndarray:
+        return _final(cell, "test_accuracy")
+
+    @metric("test accuracy after the last epoch minus scikit-learn's LogisticRegression's on the same split")
+    def accuracy_over_logreg(self, cell: Cell) -> np.ndarray:
+        return _final(cell, "test_accuracy") - cell.result.info["logreg_test_accuracy"]
+
+    @metric("training error averaged over epochs 1..E, an uncensored area-under-curve speed (NaN for a diverged run)")
+    def mean_train_error(self, cell: Cell) -> np.ndarray:
+        return np.asarray(cell.result.arrays["train_error"], float)[:, 1:].mean(axis=1)
+
+    @metric("fraction of hidden units lost after the last epoch: dead ones, or all of them if the run diverged")
+    def lost_units(self, cell: Cell) -> np.ndarray:
+        a = cell.result.arrays
+        return np.where(a["diverged"], 1.0, np.asarray(a["dead_frac"])[:, -1])
+
+    @metric(
+        "fraction of hidden units inactive after the last epoch (pre-activation <= 0 on every training input: a ReLU "
+        "unit outputs 0 everywhere, a leaky one stays on its negative side), or all of them if the run diverged"
+    )
+    def inactive_units(self, cell: Cell) -> np.ndarray:
+        a = cell.result.arrays
+        return np.where(a["diverged"], 1.0, np.asarray(a["inactive_frac"])[:, -1])
+
+    @metric(
+        "fraction of hidden outputs that are exactly zero on the training inputs after the last epoch (sparsity; NaN "
+        "for a diverged run)"
+    )
+    def hidden_zeros(self, cell: Cell) -> np.ndarray:
+        return _final(cell, "zero_frac")
+
+    @metric(
+        "|mean over training inputs of a unit's output|, averaged over the units and hidden layers, after the last "
+        "epoch (NaN for a diverged run)"
+    )
+    def abs_mean_activation(self, cell: Cell) -> np.ndarray:
+        return np.mean(cell.result.arrays["layer_abs_mean_act"], axis=1)
+
+    @metric("training accuracy minus test accuracy after the last epoch (NaN for a diverged run)")
+    def generalization_gap(self, cell: Cell) -> np.ndarray:
+        return _gap(cell)[:, -1]
+
+    @metric("1 if the run diverged (non-finite or exploded loss or parameters), else 0", binary=True, name="diverged")
+    def diverged_metric(self, cell: Cell) -> np.ndarray:
+        return np.asarray(cell.result.arrays["diverged"], float)
+
+    @metric(
+        "mean over units of layers >= 2 of |mean sign of the unit's incoming weight gradients| at init (first "
+        "mini-batch); 1 = all of a unit's weights pushed the same way"
+    )
+    def grad_sign_agreement(self, cell: Cell) -> np.ndarray:
+        return cell.result.arrays["sign_agreement"]
+
+    @metric("mean over PReLU units of |learned slope - initial slope| after training")
+    def slope_shift(self, cell: Cell) -> np.ndarray:
+        a = cell.result.arrays
+        return np.abs(a["slopes_final"] - a["slopes_init"]).mean(axis=(1, 2))
+
+    @metric("standard deviation of the learned PReLU slopes across the units of a layer, mean over layers")
+    def slope_spread(self, cell: Cell) -> np.ndarray:
+        return cell.result.arrays["slopes_final"].std(axis=2).mean(axis=1)
+
+    @metric(
+        "max |net(x) - (x W_1 ... W_{L+1} + c)| / max |net(x)| over the test inputs, c = net(0) (no batch norm): "
+        "rounding error for identity units, large for non-linear ones"
+    )
+    def linear_map_error(self, cell: Cell) -> np.ndarray:
+        return cell.result.arrays["linear_map_error"]
 
     def figure(self, claim, cells: list[Cell], verdict: dict, path: Path) -> str:
         from actlab.claims import plotting  # matplotlib: needed by judge jobs only, not by training jobs
@@ -356,7 +347,7 @@ class ActivationZoo(Experiment):
         labels = list(dict.fromkeys(_label(c) for c in measured))
         palette = plotting.plt.get_cmap("tab10" if len(labels) <= 10 else "tab20").colors
         colors = {label: palette[i % len(palette)] for i, label in enumerate(labels)}
-        curve = METRICS[claim["decision"]["metric"]][2]
+        curve = FIGURE_CURVE[claim["decision"]["metric"]]
         fig, axes = plotting.plt.subplots(
             1, len(tasks), figsize=(4.6 * len(tasks), 4.0 + 0.18 * len(labels) / 3), squeeze=False, layout="constrained"
         )
