@@ -130,6 +130,8 @@ class InitSparsity(Experiment):
         "inputs standardized with the training split's mean and standard deviation",
     }
 
+    dims = {"zero_frac": ("seed", "layer"), "zero_frac_standardized": ("seed", "layer")}
+
     def run(self, params, seeds, data):
         ds = data[params["dataset"]]
         net = build_mlp(params, ds, seeds)
@@ -263,6 +265,14 @@ class L1Sparsity(Experiment):
         "dead_frac": "fraction of hidden units that output 0 for every test input after training",
     }
 
+    dims = {
+        "zero_frac": ("seed", "stage", "layer"),
+        "dead_frac": ("seed", "stage", "layer"),
+        "test_accuracy": ("seed", "stage"),
+        "train_accuracy": ("seed",),
+        "diverged": ("seed",),
+    }
+
     def run(self, params, seeds, data):
         ds = data[params["dataset"]]
         arrays = train_and_measure(params, ds, params["width"], params["l1"], seeds)
@@ -355,6 +365,15 @@ class SparsityFamily(Experiment):
         size = {"width": n_l1, "l1": n_widths, "none": n_widths * n_l1}[params["stratify"]]
         if size < 3:
             raise ValueError(f"stratify: its strata have {size} members; a rank correlation needs at least 3")
+
+    dims = {
+        "sparsity": ("seed", "member"),
+        "test_accuracy": ("seed", "member"),
+        "train_accuracy": ("seed", "member"),
+        "diverged": ("seed", "member"),
+        "member_width": ("member",),
+        "member_l1": ("member",),
+    }
 
     def run(self, params, seeds, data):
         ds = data[params["dataset"]]

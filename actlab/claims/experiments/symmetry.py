@@ -53,6 +53,15 @@ class SymmetricInit(Experiment):
         "train_accuracy": "training-set accuracy at the end",
     }
 
+    dims = {
+        "loss": ("seed", "epoch"),
+        "accuracy": ("seed", "epoch"),
+        "max_abs_hidden": ("seed", "epoch", "layer"),
+        "output_spread": ("seed", "epoch"),
+        "gap{layer}": ("seed", "epoch", "unit"),
+        "diverged": ("seed",),
+    }
+
     def run(self, params, seeds, data):
         ds = data[params["dataset"]]
         net = MLP(
