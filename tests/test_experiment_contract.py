@@ -35,6 +35,25 @@ def test_every_experiment_type_is_used_by_a_claim():
     assert all(name in FIRST_CLAIM for name in EXPERIMENTS)
 
 
+def test_epoch_dimensions_name_their_epochs():
+    arrays = {"probe_epochs": np.array([0, 2])}
+    assert {dim: list(epoch_numbers(dim, 3, arrays)) for dim in EPOCH_DIMS} == {
+        "epoch": [0, 1, 2, 3],
+        "train_epoch": [1, 2, 3],
+        "probe": [0, 2],
+        "stage": [0, 3],
+    }
+    assert list(epoch_numbers("stage", 0, arrays)) == [0]
+
+
+def test_a_layer_name_declares_one_array_per_layer():
+    dying = EXPERIMENTS["dying_units"]
+    assert dying.array_dims("dead0") == dying.array_dims("dead12") == ("seed", "epoch", "unit")
+    for undeclared in ("dead", "deadx", "dead1_mean", "weights"):
+        with pytest.raises(KeyError, match="no dims declared"):
+            dying.array_dims(undeclared)
+
+
 @pytest.fixture(scope="module")
 def datasets() -> dict:
     return {name: make_dataset(name, spec, CONFIG["seed"]) for name, spec in CONFIG["datasets"].items()}

@@ -34,7 +34,7 @@ from mlflow.tracking import MlflowClient
 
 from actlab import tracking
 from actlab.claims.register import load_yaml, resolve
-from actlab.tracking import log, series
+from actlab.tracking import log
 
 QUICK_STORE = "results-quick/mlflow.db"
 N_TRACKED = 8  # claims of the shared run (those with the fewest runs)
@@ -270,7 +270,7 @@ def server_stores() -> list:
 # Units
 
 
-def test_seed_metrics_turns_per_seed_arrays_into_series():
+def test_seed_metrics_follow_the_declared_dims():
     s, e = 3, 4
     arrays = {
         "loss": np.ones((s, e)),
@@ -278,29 +278,40 @@ def test_seed_metrics_turns_per_seed_arrays_into_series():
         "grad_norm": np.arange(s * 3 * 2.0).reshape(s, 3, 2),
         "probe_epochs": np.array([0, 2, 4]),
         "diverged": np.array([False, True, False]),
-        "rel_change": np.ones((s, 7)),  # per layer, not per epoch: stays in the .npz
+        "rel_change": np.ones((s, 5)),  # per layer, not per epoch: stays in the .npz, although 5 = e + 1
         "curve": np.ones((s, 601)),
         "plot_z": np.ones(601),
-        "four_d": np.ones((s, e, 2, 2)),
-        "dead0": np.arange(s * 3 * 64).reshape(s, 3, 64) % 4 == 0,  # per unit: logged as the fraction
+        "act_var": np.ones((s, 2, 30)),  # more layers than MAX_SERIES_PER_ARRAY: their mean
+        "dead0": np.arange(s * (e + 1) * 64).reshape(s, e + 1, 64) % 4 == 0,  # per unit: logged as the fraction
     }
-    series = tracking.seed_metrics(arrays, s, e)
-    assert sorted(series) == ["dead0_mean", "diverged", "grad_norm_l0", "grad_norm_l1", "loss", "test_accuracy"]
-    assert np.all(series["dead0_mean"][1] == 0.25) and list(series["dead0_mean"][0]) == [0, 2, 4]
+    dims = {
+        "loss": ("seed", "train_epoch"),
+        "test_accuracy": ("seed", "epoch"),
+        "grad_norm": ("seed", "probe", "layer"),
+        "probe_epochs": ("probe",),
+        "diverged": ("seed",),
+        "rel_change": ("seed", "layer"),
+        "curve": ("seed", "grid"),
+        "plot_z": ("grid",),
+        "act_var": ("seed", "stage", "layer"),
+        "dead0": ("seed", "epoch", "unit"),
+    }
+    series = tracking.seed_metrics(arrays, dims, e)
+    expected = ["act_var_mean", "dead0_mean", "diverged", "grad_norm_l0", "grad_norm_l1", "loss", "test_accuracy"]
+    assert sorted(series) == expected
     assert list(series["loss"][0]) == [1, 2, 3, 4]
     assert list(series["test_accuracy"][0]) == [0, 1, 2, 3, 4]
     steps, values = series["grad_norm_l1"]
     assert list(steps) == [0, 2, 4] and values.shape == (s, 3) and values[1, 2] == arrays["grad_norm"][1, 2, 1]
+    assert list(series["act_var_mean"][0]) == [0, 4]
+    assert np.all(series["dead0_mean"][1] == 0.25) and list(series["dead0_mean"][0]) == [0, 1, 2, 3, 4]
     assert list(series["diverged"][0]) == [0] and series["diverged"][1][1, 0]
-    assert tracking.seed_metrics({"errors": np.ones((s, 1))}, s, None) == {}
 
 
-def test_time_axis_of_probes_and_ambiguous_lengths():
-    assert list(tracking.seed_metrics({"dead_frac": np.ones((2, 2, 3))}, 2, 5)["dead_frac_l2"][0]) == [0, 5]
-    assert list(series.time_axis(2, 1, None)) == [0, 1]
-    assert series.time_axis(2, 2, None) is None  # epochs 1..2, or probes at 0 and 2?
-    assert list(series.time_axis(2, 2, np.array([0, 2]))) == [0, 2]
-    assert list(series.time_axis(1, 0, None)) == [0] and series.time_axis(2, 0, None) is None
+def test_an_epoch_axis_cut_short_gives_the_first_epochs():
+    """A training that stopped when every seed diverged (after epoch 1 of 5) leaves a shorter axis."""
+    series = tracking.seed_metrics({"loss": np.ones((2, 2))}, {"loss": ("seed", "epoch")}, 5)
+    assert list(series["loss"][0]) == [0, 1]
 
 
 def test_batches_respect_mlflow_limits():
@@ -396,7 +407,7 @@ def write_claim(folder: Path, claim: str, n_seeds: int = 2, epochs: int = 3) -> 
         (folder / f"{cell}.json").write_text(json.dumps(info))
     (folder / "figure.png").write_bytes(b"png")
     verdict = {
-        "claim": claim, "statement": "s", "source": ["000"], "group": "G", "experiment": "gradient_flow",
+        "claim": claim, "statement": "s", "source": ["000"], "group": "G", "experiment": "convergence_speed",
         "verdict": "supported", "metric": "m", "metric_meaning": "meaning", "compare": "<", "estimate": 0.1,
         "ci95": [0.0, 0.2], "headline_condition": "all", "threshold": 1.0, "n_seeds": n_seeds,
         "ci_method": "bootstrap", "decision": {"metric": "m", "compare": "<", "threshold": 1.0},

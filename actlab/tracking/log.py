@@ -35,6 +35,7 @@ from mlflow.entities import Param, RunStatus, ViewType
 from mlflow.tracking import MlflowClient
 from mlflow.utils.validation import MAX_ENTITIES_PER_BATCH, MAX_METRICS_PER_BATCH, MAX_PARAMS_TAGS_PER_BATCH
 
+from actlab.claims.experiments import EXPERIMENTS
 from actlab.tracking.fingerprints import FINGERPRINT_TAG, fingerprint
 from actlab.tracking.owner import Owner
 from actlab.tracking.runs import ClaimFiles, RunData, cell_runs, parent_run
@@ -183,6 +184,7 @@ def _supersede(client: MlflowClient, runs: list, parent_id: str) -> None:
 
 def _log_claim(client, uri, experiment_id: str, files: ClaimFiles, verdict: dict, seeds_per_cell, digest, owner) -> str:
     """Log a claim's parent run, its artifacts and its child runs; finish the parent last."""
+    experiment = EXPERIMENTS[verdict["experiment"]]
     children = [
         run
         for cell, (npz, js) in files.cells.items()
@@ -192,6 +194,7 @@ def _log_claim(client, uri, experiment_id: str, files: ClaimFiles, verdict: dict
             npz,
             js,
             files.context,
+            experiment,
             seeds_per_cell,
             data=files.data.get(cell, {}),
             benchmark=files.benchmarks.get(cell),

@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 from mlflow.entities import Dataset, DatasetInput, InputTag, Metric
 
+from actlab.claims.experiments.base import Experiment
 from actlab.tracking.series import placeholder, seed_metrics
 
 #: Tag of every run: ``claim`` (a parent) or ``cell`` (a child); filter on ``tags.actlab.run = 'claim'``.
@@ -122,21 +123,24 @@ def cell_runs(
     npz_path,
     json_path,
     context: dict[str, str],
+    experiment: Experiment,
     seeds_per_cell: int | None = None,
     data: dict[str, Path] | None = None,
     benchmark: Path | None = None,
 ) -> list[RunData]:
     """One child run per seed of a trained cell, up to ``seeds_per_cell`` seeds.
 
-    Params, tags, metrics (without placeholders: a seed's series of only NaN or
-    :data:`PLACEHOLDER`), the training job's times, the data sets as inputs, and the cell's two
-    files as artifacts of the seed-0 run.
+    Params, tags, metrics (the series of the arrays by the dimensions ``experiment`` declares,
+    without placeholders: a seed's series of only NaN or
+    :data:`~actlab.tracking.series.PLACEHOLDER`), the training job's times, the data sets as
+    inputs, and the cell's two files as artifacts of the seed-0 run.
     """
     info = json.loads(Path(json_path).read_text())
     with np.load(npz_path) as arrays_file:
         arrays = {key: arrays_file[key] for key in arrays_file.files}
     n_seeds = int(info["n_seeds"])
-    series = seed_metrics(arrays, n_seeds, info["params"].get("epochs"))
+    dims = {name: experiment.array_dims(name) for name in arrays}
+    series = seed_metrics(arrays, dims, info["params"].get("epochs"))
     params = flatten(info["params"])
     params.update({"n_seeds": str(n_seeds), "global_seed": str(info["seed_key"][0])})
     tags = {**context, ROLE_TAG: "cell", **{f"setting.{axis}": str(label) for axis, label in info["setting"].items()}}
