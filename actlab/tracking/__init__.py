@@ -11,8 +11,9 @@ The only part of actlab that imports MLflow. Its modules, by what they hold:
 - :mod:`~actlab.tracking.series`: the metric series of a cell's per-seed arrays;
 - :mod:`~actlab.tracking.runs`: what a claim's parent run and a cell's child runs contain;
 - :mod:`~actlab.tracking.fingerprints`: the digest that tells a claim's current runs from stale ones;
-- :mod:`~actlab.tracking.log`: :func:`track_claims`, which logs what is missing or stale and
-  supersedes the rest.
+- :mod:`~actlab.tracking.current`: which of a claim's runs in the store are current, superseding
+  the others;
+- :mod:`~actlab.tracking.log`: :func:`track_claims`, which logs what is missing or stale.
 
 The names below are imported from their modules on first use (PEP 562), so importing
 :mod:`actlab.tracking.uri` does not import MLflow (about 2 s).

@@ -15,8 +15,8 @@ verdict, figures, cell files and data sets, and returns the run ids, which the w
 Ownership: a workflow replaces only runs it owns, those logged from the same results directory.
 A claim whose own complete runs carry the :func:`~actlab.tracking.fingerprints.fingerprint` of its
 current files is left as it is; otherwise it is logged again and its own earlier runs are
-superseded: tagged ``actlab.superseded_by``, listed in the log, then deleted (restorable until
-``mlflow gc``). Other workflows' runs are never touched.
+superseded (:mod:`actlab.tracking.current`): tagged ``actlab.superseded_by``, listed in the log,
+then deleted (restorable until ``mlflow gc``). Other workflows' runs are never touched.
 
 Writers of one store are serialized (:func:`actlab.tracking.store.store_lock`). A store that
 fails, at start or half-way, raises :class:`~actlab.tracking.store.TrackingUnavailable` with one
@@ -31,11 +31,12 @@ from collections.abc import Iterator
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from pathlib import Path
 
-from mlflow.entities import Param, RunStatus, ViewType
+from mlflow.entities import Param, RunStatus
 from mlflow.tracking import MlflowClient
 from mlflow.utils.validation import MAX_ENTITIES_PER_BATCH, MAX_METRICS_PER_BATCH, MAX_PARAMS_TAGS_PER_BATCH
 
 from actlab.claims.experiments import EXPERIMENTS
+from actlab.tracking import current
 from actlab.tracking.fingerprints import FINGERPRINT_TAG, fingerprint
 from actlab.tracking.owner import Owner
 from actlab.tracking.runs import ClaimFiles, RunData, cell_runs, parent_run
@@ -55,11 +56,6 @@ from actlab.tracking.uri import is_http, redact
 #: and child runs of one claim logged side by side.
 HTTP_CLAIMS = 4
 HTTP_THREADS = 8
-
-#: Tag of a parent run: how many child runs make it complete.
-N_CHILDREN_TAG = "actlab.n_children"
-#: Tag set on a run replaced by a newer logging of the same workflow: the new parent's id.
-SUPERSEDED_TAG = "actlab.superseded_by"
 
 
 def track_claims(
@@ -130,20 +126,20 @@ def _track(client: MlflowClient, uri: str, files: ClaimFiles, seeds_per_cell: in
     """Log one claim unless its owner's current runs are complete and from the same files; its record."""
     verdict = json.loads(files.verdict.read_text())
     claim = verdict["claim"]
-    current = fingerprint(files, seeds_per_cell)
+    digest = fingerprint(files, seeds_per_cell)
     experiment_id = _experiment(client, uri, verdict, artifact_location(uri, claim), owner)
-    existing = _claim_runs(client, experiment_id, claim)
+    existing = current.claim_runs(client, experiment_id, claim)
     mine = [run for run in existing if owner.owns(run.data.tags)]
     others = len(existing) - len(mine)
-    parent_id = _current_parent(mine, current)
-    if parent_id is not None and not _has_artifacts(client, parent_id, _artifacts(files, verdict)):
+    parent_id = current.current_parent(mine, digest)
+    if parent_id is not None and not current.has_artifacts(client, parent_id, _artifacts(files, verdict)):
         parent_id = None
     kept = parent_id is not None
     if not kept:
-        parent_id = _log_claim(client, uri, experiment_id, files, verdict, seeds_per_cell, current, owner)
-    children = _children(client, experiment_id, claim, parent_id)
+        parent_id = _log_claim(client, uri, experiment_id, files, verdict, seeds_per_cell, digest, owner)
+    children = current.children(client, experiment_id, claim, parent_id)
     stale = [run for run in mine if run.info.run_id != parent_id and run.info.run_id not in children.values()]
-    _supersede(client, stale, parent_id)
+    current.supersede(client, stale, parent_id)
     runs: dict[str, dict[str, str]] = {}
     for (cell, seed), run_id in children.items():
         runs.setdefault(cell, {})[seed] = run_id
@@ -161,25 +157,10 @@ def _track(client: MlflowClient, uri: str, files: ClaimFiles, seeds_per_cell: in
         "experiment_name": claim,
         "experiment_id": experiment_id,
         "parent_run_id": parent_id,
-        "fingerprint": current,
+        "fingerprint": digest,
         "n_runs": n_runs,
         "runs": runs,
     }
-
-
-def _children(client: MlflowClient, experiment_id: str, claim: str, parent_id: str) -> dict[tuple[str, str], str]:
-    """``(cell, seed)`` -> run id of the parent's active child runs."""
-    found = _search(client, experiment_id, f"tags.claim = '{claim}' and tags.mlflow.parentRunId = '{parent_id}'")
-    return {(run.data.tags["cell"], run.data.tags["seed"]): run.info.run_id for run in found}
-
-
-def _supersede(client: MlflowClient, runs: list, parent_id: str) -> None:
-    """Tag ``runs`` as superseded by ``parent_id`` and delete them; RUNNING ones are marked KILLED first."""
-    for run in runs:
-        client.set_tag(run.info.run_id, SUPERSEDED_TAG, parent_id)
-        if run.info.status == RunStatus.to_string(RunStatus.RUNNING):
-            client.set_terminated(run.info.run_id, RunStatus.to_string(RunStatus.KILLED))
-        client.delete_run(run.info.run_id)
 
 
 def _log_claim(client, uri, experiment_id: str, files: ClaimFiles, verdict: dict, seeds_per_cell, digest, owner) -> str:
@@ -203,7 +184,11 @@ def _log_claim(client, uri, experiment_id: str, files: ClaimFiles, verdict: dict
     parent = parent_run(verdict, files.context, report=files.report)
     parent.tags.update(owner.tags())
     parent.tags.update(
-        {FINGERPRINT_TAG: digest, "seeds_per_cell": str(seeds_per_cell or "all"), N_CHILDREN_TAG: str(len(children))}
+        {
+            FINGERPRINT_TAG: digest,
+            "seeds_per_cell": str(seeds_per_cell or "all"),
+            current.N_CHILDREN_TAG: str(len(children)),
+        }
     )
     if children:  # the parent spans the training of its cells
         parent.start = min(run.start for run in children)
@@ -238,12 +223,6 @@ def _log_claim(client, uri, experiment_id: str, files: ClaimFiles, verdict: dict
 def _artifacts(files: ClaimFiles, verdict: dict) -> list[Path]:
     """The files logged as the parent run's artifacts: ``verdict.json`` and the claim's figures."""
     return [files.verdict] + [files.verdict.parent / fig["path"] for fig in verdict.get("figures", [])]
-
-
-def _has_artifacts(client: MlflowClient, run_id: str, paths: list[Path]) -> bool:
-    """Whether the run's artifact store still holds a file of each name (they may have been deleted)."""
-    stored = {info.path for info in client.list_artifacts(run_id)}
-    return {path.name for path in paths} <= stored
 
 
 def batches(metrics: list, params: list) -> Iterator[tuple[list, list]]:
@@ -298,39 +277,6 @@ def _experiment(client: MlflowClient, uri: str, verdict: dict, location: str | N
     for key, value in tags.items():
         client.set_experiment_tag(experiment_id, key, value)
     return experiment_id
-
-
-def _search(client: MlflowClient, experiment_id: str, query: str) -> list:
-    """Every active run of the experiment matching ``query`` (all pages of the search)."""
-    found, token = [], None
-    while True:
-        page = client.search_runs([experiment_id], query, ViewType.ACTIVE_ONLY, max_results=1000, page_token=token)
-        found.extend(page)
-        token = page.token
-        if not token:
-            return found
-
-
-def _claim_runs(client: MlflowClient, experiment_id: str, claim: str) -> list:
-    """Every active run of the experiment tagged with the claim."""
-    return _search(client, experiment_id, f"tags.claim = '{claim}'")
-
-
-def _current_parent(runs: list, digest: str) -> str | None:
-    """Id of a parent among ``runs`` that is one complete logging of ``digest``, else ``None``.
-
-    Complete means FINISHED (a parent is finished after its last child), with the same
-    fingerprint, and with as many FINISHED children among ``runs`` as its ``actlab.n_children``.
-    """
-    finished = RunStatus.to_string(RunStatus.FINISHED)
-    for parent in sorted(runs, key=lambda run: -run.info.start_time):
-        tags = parent.data.tags
-        if "mlflow.parentRunId" in tags or tags.get(FINGERPRINT_TAG) != digest or parent.info.status != finished:
-            continue
-        children = [run for run in runs if run.data.tags.get("mlflow.parentRunId") == parent.info.run_id]
-        if all(run.info.status == finished for run in children) and str(len(children)) == tags.get(N_CHILDREN_TAG):
-            return parent.info.run_id
-    return None
 
 
 def _log_run(client: MlflowClient, experiment_id: str, run: RunData, parent_id: str | None = None) -> str:
