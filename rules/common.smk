@@ -102,7 +102,11 @@ def code(*modules, files=()):
 def experiment_code(wildcards):
     """Digest of the code that trains the claim's cells: its experiment module and what that imports."""
     experiment = EXPERIMENTS[CLAIMS[wildcards.claim]["experiment"]]
-    modules = [type(experiment).__module__, "actlab.engine.seeding", "actlab.engine.datasets"]
+    modules = [
+        type(experiment).__module__,
+        "actlab.engine.seeding",
+        "actlab.engine.datasets",
+    ]
     return code_digest.digest(modules, [])
 
 

@@ -3,19 +3,17 @@
 # whose runs in the store came from the same files is left alone, any other is logged again.
 # Its outputs record the run ids, so Snakemake runs it when results, the tracking settings or the
 # script change; `snakemake --forcerun track_claims` re-logs what is missing without re-training.
-from actlab import tracking_uri
+from actlab import tracking
 
 # config tracking.uri, else $MLFLOW_TRACKING_URI, else an SQLite file in the working directory.
 # The job gets it with the password masked (params end up in .snakemake/metadata and the log);
-# the script reads the real one at run time (actlab.tracking_uri.resolve_uri).
-TRACKING_URI = tracking_uri.redact(tracking_uri.resolve_uri(config["tracking"]["uri"]))
+# the script reads the real one at run time (actlab.tracking.uri.resolve_uri).
+TRACKING_URI = tracking.redact(tracking.resolve_uri(config["tracking"]["uri"]))
 # With jobs on a cluster (profiles/slurm) results/ is on a shared file system: SQLite is refused
 # there, and the message says to use an MLflow server.
 if config["tracking"]["enabled"] and workflow.non_local_exec:
     try:
-        tracking_uri.check_cluster_store(
-            tracking_uri.resolve_uri(config["tracking"]["uri"])
-        )
+        tracking.check_cluster_store(tracking.resolve_uri(config["tracking"]["uri"]))
     except ValueError as err:
         raise WorkflowError(str(err)) from None
 TRACKED = (
@@ -86,6 +84,6 @@ rule track_claims:
         seed=config["seed"],
         seeds_per_cell=config["tracking"]["seeds_per_cell"],
         claims=TRACKED_CLAIMS,
-        code=code("actlab.tracking"),
+        code=code("actlab.tracking.log"),
     script:
         "../scripts/track_claims.py"

@@ -1,6 +1,8 @@
 """The contract every registered experiment type keeps, checked on each type's first claim (quick settings).
 
-A run gives one value per seed on its first axis, a saved cell loads back identical, every
+A run returns the arrays its type declares (:attr:`Experiment.dims`: each array's number of
+dimensions, a seed axis of one entry per seed, epoch axes as long as the cell's epochs say; every
+declared array returned unless it is optional), a saved cell loads back identical, every
 declared metric that the register would accept for the cell (:meth:`Experiment.check_metric`)
 gives a finite value or NaN per seed (NaN only where the experiment says the
 metric is undefined for that net), 0/1 metrics are 0 or 1, the verdict is well formed, and the
@@ -17,6 +19,7 @@ import yaml
 
 from actlab.claims import judging
 from actlab.claims.experiments import EXPERIMENTS, Cell, CellResult
+from actlab.claims.experiments.base import DIMS, EPOCH_DIMS, epoch_numbers
 from actlab.claims.register import load_yaml, resolve
 from actlab.engine.datasets import make_dataset
 from actlab.engine.seeding import Seeds
@@ -32,6 +35,25 @@ def test_every_experiment_type_is_used_by_a_claim():
     assert all(name in FIRST_CLAIM for name in EXPERIMENTS)
 
 
+def test_epoch_dimensions_name_their_epochs():
+    arrays = {"probe_epochs": np.array([0, 2])}
+    assert {dim: list(epoch_numbers(dim, 3, arrays)) for dim in EPOCH_DIMS} == {
+        "epoch": [0, 1, 2, 3],
+        "train_epoch": [1, 2, 3],
+        "probe": [0, 2],
+        "stage": [0, 3],
+    }
+    assert list(epoch_numbers("stage", 0, arrays)) == [0]
+
+
+def test_a_layer_name_declares_one_array_per_layer():
+    dying = EXPERIMENTS["dying_units"]
+    assert dying.array_dims("dead0") == dying.array_dims("dead12") == ("seed", "epoch", "unit")
+    for undeclared in ("dead", "deadx", "dead1_mean", "weights"):
+        with pytest.raises(KeyError, match="no dims declared"):
+            dying.array_dims(undeclared)
+
+
 @pytest.fixture(scope="module")
 def datasets() -> dict:
     return {name: make_dataset(name, spec, CONFIG["seed"]) for name, spec in CONFIG["datasets"].items()}
@@ -45,6 +67,7 @@ def test_an_experiment_type_keeps_the_contract(name, datasets, tmp_path):
     for cell_id, spec in claim["cells"].items():
         data = {n: datasets[n] for n in experiment.datasets(spec["params"])}
         result = experiment.run(spec["params"], Seeds(N_SEEDS, key=("contract", cell_id)), data)
+        check_dims(experiment, result.arrays, spec["params"])
         result.save(tmp_path / f"{cell_id}.npz", tmp_path / f"{cell_id}.json")
         loaded = CellResult.load(tmp_path / f"{cell_id}.npz", tmp_path / f"{cell_id}.json")
         assert loaded.arrays.keys() == result.arrays.keys()
@@ -68,3 +91,26 @@ def test_an_experiment_type_keeps_the_contract(name, datasets, tmp_path):
     assert {c for cond in verdict["conditions"] for c in cond["cells"]} <= {c.id for c in cells}
     caption = experiment.figure(claim, cells, verdict, tmp_path / "figure.png")
     assert caption and (tmp_path / "figure.png").stat().st_size > 10_000
+
+
+def check_dims(experiment, arrays: dict[str, np.ndarray], params: dict) -> None:
+    """The arrays of one cell are those ``experiment.dims`` declares, with the declared dimensions.
+
+    An optional array (``experiment.optional_arrays``) may be missing; a ``{layer}`` name must be
+    there for layer 0 at least.
+    """
+    assert experiment.optional_arrays <= experiment.dims.keys()
+    required = {key.replace("{layer}", "0") for key in experiment.dims if key not in experiment.optional_arrays}
+    assert required <= arrays.keys(), f"declared but not returned: {sorted(required - arrays.keys())}"
+    for name, array in arrays.items():
+        dims = experiment.array_dims(name)  # KeyError: not declared
+        assert set(dims) <= DIMS.keys() and array.ndim == len(dims), (name, dims, array.shape)
+        for axis, (dim, length) in enumerate(zip(dims, array.shape, strict=True)):
+            if dim in ("seed", "first_seeds"):
+                assert axis == 0 and (length == N_SEEDS if dim == "seed" else length <= N_SEEDS), (
+                    name,
+                    dims,
+                    array.shape,
+                )
+            elif dim in EPOCH_DIMS:
+                assert length == len(epoch_numbers(dim, params["epochs"], arrays)), (name, dims, array.shape)

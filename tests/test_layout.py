@@ -17,12 +17,12 @@ def _part(module: str) -> str:
 
 def test_each_part_imports_only_the_parts_below_it():
     modules = [m.name for m in pkgutil.walk_packages(actlab.__path__, "actlab.")]
-    assert {_part(m) for m in modules} <= {*LAYERS, "tracking_uri"}, "a module outside the four parts"
+    assert {_part(m) for m in modules} <= set(LAYERS), "a module outside the four parts"
     wrong = []
     for module in modules:
-        layer = LAYERS.index(_part(module).replace("tracking_uri", "tracking"))
+        layer = LAYERS.index(_part(module))
         for imported in code_digest.imports(module):
-            part = _part(imported).replace("tracking_uri", "tracking")
+            part = _part(imported)
             if part and LAYERS.index(part) > layer:
                 wrong.append(f"{module} imports {imported}")
     assert not wrong, wrong

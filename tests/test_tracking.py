@@ -8,6 +8,7 @@ runs again there.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import os
 import shutil
@@ -31,11 +32,20 @@ import yaml
 from mlflow.entities import ViewType
 from mlflow.tracking import MlflowClient
 
-from actlab import tracking, tracking_uri
+from actlab import tracking
 from actlab.claims.register import load_yaml, resolve
+from actlab.tracking import log
 
 QUICK_STORE = "results-quick/mlflow.db"
 N_TRACKED = 8  # claims of the shared run (those with the fewest runs)
+KILL_PLUGIN = Path(__file__).parent / "kill_tracking"  # its sitecustomize.py kills the tracking job
+
+
+def kill_tracking_after(runs: int) -> dict[str, str]:
+    """Environment of a Snakemake run whose tracking job dies (SIGKILL) as it creates its ``runs``-th
+    MLflow run: ``tests/kill_tracking/sitecustomize.py`` on ``PYTHONPATH``, told when by a variable."""
+    path = os.pathsep.join(filter(None, [str(KILL_PLUGIN), os.environ.get("PYTHONPATH")]))
+    return {"PYTHONPATH": path, "ACTLAB_TEST_KILL_TRACKING_AFTER_RUNS": str(runs)}
 
 
 def snakemake(workdir: Path, *args: str, targets=(), configs=(), env=None) -> subprocess.CompletedProcess:
@@ -260,7 +270,7 @@ def server_stores() -> list:
 # Units
 
 
-def test_seed_metrics_turns_per_seed_arrays_into_series():
+def test_seed_metrics_follow_the_declared_dims():
     s, e = 3, 4
     arrays = {
         "loss": np.ones((s, e)),
@@ -268,29 +278,40 @@ def test_seed_metrics_turns_per_seed_arrays_into_series():
         "grad_norm": np.arange(s * 3 * 2.0).reshape(s, 3, 2),
         "probe_epochs": np.array([0, 2, 4]),
         "diverged": np.array([False, True, False]),
-        "rel_change": np.ones((s, 7)),  # per layer, not per epoch: stays in the .npz
+        "rel_change": np.ones((s, 5)),  # per layer, not per epoch: stays in the .npz, although 5 = e + 1
         "curve": np.ones((s, 601)),
         "plot_z": np.ones(601),
-        "four_d": np.ones((s, e, 2, 2)),
-        "dead0": np.arange(s * 3 * 64).reshape(s, 3, 64) % 4 == 0,  # per unit: logged as the fraction
+        "act_var": np.ones((s, 2, 30)),  # more layers than MAX_SERIES_PER_ARRAY: their mean
+        "dead0": np.arange(s * (e + 1) * 64).reshape(s, e + 1, 64) % 4 == 0,  # per unit: logged as the fraction
     }
-    series = tracking.seed_metrics(arrays, s, e)
-    assert sorted(series) == ["dead0_mean", "diverged", "grad_norm_l0", "grad_norm_l1", "loss", "test_accuracy"]
-    assert np.all(series["dead0_mean"][1] == 0.25) and list(series["dead0_mean"][0]) == [0, 2, 4]
+    dims = {
+        "loss": ("seed", "train_epoch"),
+        "test_accuracy": ("seed", "epoch"),
+        "grad_norm": ("seed", "probe", "layer"),
+        "probe_epochs": ("probe",),
+        "diverged": ("seed",),
+        "rel_change": ("seed", "layer"),
+        "curve": ("seed", "grid"),
+        "plot_z": ("grid",),
+        "act_var": ("seed", "stage", "layer"),
+        "dead0": ("seed", "epoch", "unit"),
+    }
+    series = tracking.seed_metrics(arrays, dims, e)
+    expected = ["act_var_mean", "dead0_mean", "diverged", "grad_norm_l0", "grad_norm_l1", "loss", "test_accuracy"]
+    assert sorted(series) == expected
     assert list(series["loss"][0]) == [1, 2, 3, 4]
     assert list(series["test_accuracy"][0]) == [0, 1, 2, 3, 4]
     steps, values = series["grad_norm_l1"]
     assert list(steps) == [0, 2, 4] and values.shape == (s, 3) and values[1, 2] == arrays["grad_norm"][1, 2, 1]
+    assert list(series["act_var_mean"][0]) == [0, 4]
+    assert np.all(series["dead0_mean"][1] == 0.25) and list(series["dead0_mean"][0]) == [0, 1, 2, 3, 4]
     assert list(series["diverged"][0]) == [0] and series["diverged"][1][1, 0]
-    assert tracking.seed_metrics({"errors": np.ones((s, 1))}, s, None) == {}
 
 
-def test_time_axis_of_probes_and_ambiguous_lengths():
-    assert list(tracking.seed_metrics({"dead_frac": np.ones((2, 2, 3))}, 2, 5)["dead_frac_l2"][0]) == [0, 5]
-    assert list(tracking.time_axis(2, 1, None)) == [0, 1]
-    assert tracking.time_axis(2, 2, None) is None  # epochs 1..2, or probes at 0 and 2?
-    assert list(tracking.time_axis(2, 2, np.array([0, 2]))) == [0, 2]
-    assert list(tracking.time_axis(1, 0, None)) == [0] and tracking.time_axis(2, 0, None) is None
+def test_an_epoch_axis_cut_short_gives_the_first_epochs():
+    """A training that stopped when every seed diverged (after epoch 1 of 5) leaves a shorter axis."""
+    series = tracking.seed_metrics({"loss": np.ones((2, 2))}, {"loss": ("seed", "epoch")}, 5)
+    assert list(series["loss"][0]) == [0, 1]
 
 
 def test_batches_respect_mlflow_limits():
@@ -326,16 +347,23 @@ mds@tcp:/scratch /scratch lustre rw 0 0
 
 
 def test_sqlite_on_a_network_file_system_is_refused_for_cluster_runs():
-    assert tracking_uri.filesystem_type("/home/me/actlab/mlflow.db", MOUNTS) == "nfs4"
-    assert tracking_uri.filesystem_type("/scratch/local/mlflow.db", MOUNTS) == "ext4"  # the longest mount wins
-    assert tracking_uri.filesystem_type("/homeless/mlflow.db", MOUNTS) == "ext4"
+    assert tracking.filesystem_type("/home/me/actlab/mlflow.db", MOUNTS) == "nfs4"
+    assert tracking.filesystem_type("/scratch/local/mlflow.db", MOUNTS) == "ext4"  # the longest mount wins
+    assert tracking.filesystem_type("/homeless/mlflow.db", MOUNTS) == "ext4"
     with pytest.raises(ValueError, match="network file system.*nfs4.*MLflow server.*tracking.uri"):
-        tracking_uri.check_cluster_store("sqlite:////home/me/actlab/mlflow.db", MOUNTS)
+        tracking.check_cluster_store("sqlite:////home/me/actlab/mlflow.db", MOUNTS)
     with pytest.raises(ValueError, match="lustre"):
-        tracking_uri.check_cluster_store("sqlite:////scratch/me/mlflow.db", MOUNTS)
-    tracking_uri.check_cluster_store("sqlite:////scratch/local/mlflow.db", MOUNTS)  # a local disk is fine
-    tracking_uri.check_cluster_store("http://host:5000", MOUNTS)
-    tracking_uri.check_cluster_store("postgresql://u:p@db/mlflow", MOUNTS)
+        tracking.check_cluster_store("sqlite:////scratch/me/mlflow.db", MOUNTS)
+    tracking.check_cluster_store("sqlite:////scratch/local/mlflow.db", MOUNTS)  # a local disk is fine
+    tracking.check_cluster_store("http://host:5000", MOUNTS)
+    tracking.check_cluster_store("postgresql://u:p@db/mlflow", MOUNTS)
+
+
+def test_the_workflow_reads_the_tracking_uri_without_importing_mlflow():
+    """The Snakefile parses with ``actlab.tracking``'s URI functions; MLflow (2 s) is imported by the job."""
+    code = "import sys; from actlab import tracking; tracking.redact(tracking.resolve_uri(None)); print(*sys.modules)"
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert "actlab.tracking.uri" in loaded and "mlflow" not in loaded
 
 
 def test_unreachable_server_fails_fast_with_a_clear_message():
@@ -352,7 +380,7 @@ def test_unreachable_server_fails_fast_with_a_clear_message():
 WRITER = """
 import sys, time
 from pathlib import Path
-from actlab import tracking, tracking_uri
+from actlab import tracking
 uri, folder, claim, n_ready = sys.argv[1], Path(sys.argv[2]), sys.argv[3], int(sys.argv[4])
 (folder / f"ready-{sys.argv[5]}").touch()
 while len(list(folder.glob("ready-*"))) < n_ready:
@@ -379,7 +407,7 @@ def write_claim(folder: Path, claim: str, n_seeds: int = 2, epochs: int = 3) -> 
         (folder / f"{cell}.json").write_text(json.dumps(info))
     (folder / "figure.png").write_bytes(b"png")
     verdict = {
-        "claim": claim, "statement": "s", "source": ["000"], "group": "G", "experiment": "gradient_flow",
+        "claim": claim, "statement": "s", "source": ["000"], "group": "G", "experiment": "convergence_speed",
         "verdict": "supported", "metric": "m", "metric_meaning": "meaning", "compare": "<", "estimate": 0.1,
         "ci95": [0.0, 0.2], "headline_condition": "all", "threshold": 1.0, "n_seeds": n_seeds,
         "ci_method": "bootstrap", "decision": {"metric": "m", "compare": "<", "threshold": 1.0},
@@ -498,9 +526,8 @@ def test_changed_settings_replace_stale_runs(tracked_copy):
 
 @pytest.mark.e2e
 def test_killed_tracking_job_is_cleaned_up_by_the_next_run(tracked_copy):
-    kill = {tracking.KILL_AFTER_RUNS_ENV: "3"}
     config = tracking_config(tracked_copy.workdir, seeds_per_cell=2)  # not the default: every claim is logged again
-    killed = tracked_copy.snakemake("--cores", "2", configs=[config], env=kill)
+    killed = tracked_copy.snakemake("--cores", "2", configs=[config], env=kill_tracking_after(3))
     assert killed.returncode != 0
     left = [run for runs in active_runs(tracked_copy.uri, list(tracked_copy.claims)).values() for run in runs]
     assert "RUNNING" in {r.info.status for r in left}, "the job was not killed mid-logging"
@@ -678,21 +705,23 @@ def test_a_direct_database_uri_on_a_server_store_says_to_use_the_server(tmp_path
 @pytest.mark.e2e
 @pytest.mark.parametrize("mlflow_server", server_stores()[:1], indirect=True)
 def test_a_server_that_dies_mid_logging_gives_one_message(tmp_path, mlflow_server, monkeypatch, request):
-    monkeypatch.setattr(tracking, "HTTP_CLAIMS", 1)  # one claim after the other: which one dies is known
+    monkeypatch.setattr(log, "HTTP_CLAIMS", 1)  # one claim after the other: which one dies is known
     claims = ["claim-a", "claim-b"]
     for claim in claims:
         write_claim(tmp_path / claim, claim, n_seeds=3)
     files = [claim_files(tmp_path / claim) for claim in claims]
-    logged = tracking._RunCounter.logged
+    created = itertools.count(1)
+    create_run = MlflowClient.create_run
 
-    def logged_then_die(counter):
-        logged(counter)
-        if counter.count == 1 + 2 * 3 + 2:  # claim-a complete, claim-b's parent and first child
+    def create_run_then_kill_server(self, *args, **kwargs):
+        run = create_run(self, *args, **kwargs)
+        if next(created) == 1 + 2 * 3 + 2:  # claim-a complete, claim-b's parent and first child created
             server = request.node.mlflow_server_process
             os.killpg(server.pid, signal.SIGKILL)
             server.wait()
+        return run
 
-    monkeypatch.setattr(tracking._RunCounter, "logged", logged_then_die)
+    monkeypatch.setattr(MlflowClient, "create_run", create_run_then_kill_server)
     start = time.monotonic()
     with pytest.raises(tracking.TrackingUnavailable) as failure:
         tracking.track_claims(mlflow_server, files, seeds_per_cell=3)
@@ -711,7 +740,7 @@ def test_claims_logged_side_by_side_report_exactly_what_a_dead_server_kept(tmp_p
         write_claim(tmp_path / claim, claim, n_seeds=4)
     files = [claim_files(tmp_path / claim) for claim in claims]
     done = []
-    track = tracking._track
+    track = log._track
 
     def track_then_die(*args):
         record = track(*args)
@@ -723,7 +752,7 @@ def test_claims_logged_side_by_side_report_exactly_what_a_dead_server_kept(tmp_p
         return record
 
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(tracking, "_track", track_then_die)
+        patch.setattr(log, "_track", track_then_die)
         with pytest.raises(tracking.TrackingUnavailable) as failure:
             tracking.track_claims(mlflow_server, files, seeds_per_cell=4)
     message = str(failure.value)

@@ -210,6 +210,8 @@ class BackpropCheck(Experiment):
             if get_activation(spec).name in ("mixed", "scaled"):
                 raise ValueError(f"activations[{i}]: composite activations have no single f' to check")
 
+    dims = {key: ("seed", "activation") for key in (*ERRORS, "near_kink", "loss")}
+
     def run(self, params, seeds, data):
         p = {**self.defaults, **params}
         loss = get_loss("softmax_cross_entropy")

@@ -10,6 +10,7 @@ An experiment type declares each of its metrics once, as a method marked with :f
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -48,9 +49,67 @@ TRAINED_MLP_PROPERTIES = {
 TRAINED_MLP_REQUIRED = ["dataset", "depth", "width", "activation", "init", "epochs", "lr", "batch_size"]
 
 
+#: The epoch dimensions: an axis over the epochs of a training, and the epochs its entries belong
+#: to (:func:`epoch_numbers`; E is the cell's ``epochs``).
+EPOCH_DIMS = {
+    "epoch": "epochs 0..E, E + 1 entries; 0 is the initialization",
+    "train_epoch": "epochs 1..E, one entry per epoch of training (the mean mini-batch loss of each)",
+    "probe": "the epochs listed in the cell's own probe_epochs array",
+    "stage": "epochs 0 and E: at initialization and after training (only 0 when E is 0)",
+}
+
+#: Every dimension an array of a cell may have (:attr:`Experiment.dims`), name -> meaning.
+DIMS = {
+    "seed": "the cell's seeds, n_seeds entries; always the first axis",
+    "first_seeds": "the cell's first seeds, at most n_seeds (born_dead's contrast initialization)",
+    **EPOCH_DIMS,
+    "layer": "the layers of the net (hidden or dense ones, as the experiment's run says)",
+    "unit": "the units of one hidden layer",
+    "activation": "the activations a cell measures, in the order of its params",
+    "width": "the widths a cell measures",
+    "member": "the members of a family of nets, one per width and L1 coefficient",
+    "snapshot": "snapshots during training, at the optimizer steps in the cell's snapshot_step array",
+    "parameter": "the parameters of a model, named in the cell's info['parameters']",
+    "grid": "the points of a grid of pre-activations, the cell's plot_z array",
+}
+
+
+def epoch_numbers(dim: str, epochs: int, arrays: dict[str, np.ndarray]) -> np.ndarray:
+    """The epochs that the entries of an axis of epoch dimension ``dim`` belong to.
+
+    Parameters
+    ----------
+    dim : str
+        One of :data:`EPOCH_DIMS`.
+    epochs : int
+        The cell's ``epochs``, E.
+    arrays : dict
+        The cell's arrays: ``probe`` reads its ``probe_epochs``.
+
+    Returns
+    -------
+    ndarray of int, shape (T,)
+        ``0..E`` (``epoch``), ``1..E`` (``train_epoch``), ``probe_epochs`` (``probe``) or
+        ``[0, E]`` (``stage``; ``[0]`` when E is 0).
+    """
+    if dim == "epoch":
+        return np.arange(epochs + 1)
+    if dim == "train_epoch":
+        return np.arange(1, epochs + 1)
+    if dim == "probe":
+        return arrays["probe_epochs"]
+    if dim == "stage":
+        return np.unique([0, epochs])
+    raise ValueError(f"{dim!r} is not an epoch dimension; those are {', '.join(EPOCH_DIMS)}")
+
+
 @dataclass
 class CellResult:
-    """A trained cell: per-seed arrays (saved as ``.npz``) and JSON-able facts (saved as ``.json``)."""
+    """A trained cell: arrays (saved as ``.npz``) and JSON-able facts (saved as ``.json``).
+
+    The dimensions of the arrays are declared by the cell's experiment type, in code
+    (:attr:`Experiment.dims`), not in the files.
+    """
 
     arrays: dict[str, np.ndarray]
     info: dict[str, Any] = field(default_factory=dict)
@@ -156,9 +215,32 @@ class Experiment:
         """Names of the data sets a cell needs (keys of the config's ``datasets``)."""
         return [params["dataset"]] if "dataset" in params else []
 
+    #: the dimensions of every array :meth:`run` returns, array name -> names from :data:`DIMS`
+    #: (``"loss": ("seed", "train_epoch")``), declared here in code: the cell files hold the arrays
+    #: alone. A name with ``{layer}`` declares one array per hidden layer (``dead{layer}``:
+    #: ``dead0``, ``dead1``, ...). Tracking logs the per-seed arrays by them
+    #: (:func:`actlab.tracking.series.seed_metrics`).
+    dims: dict[str, tuple[str, ...]] = {}
+    #: the names in ``dims`` that only some cells return, depending on their params (the slopes of
+    #: a PReLU net, say); every cell returns each of the others
+    optional_arrays: frozenset[str] = frozenset()
+
     def run(self, params: dict, seeds: Seeds, data: dict[str, Dataset]) -> CellResult:
-        """Train or measure one cell for every seed at once."""
+        """Train or measure one cell for every seed at once; its arrays are those of :attr:`dims`."""
         raise NotImplementedError
+
+    def array_dims(self, name: str) -> tuple[str, ...]:
+        """The dimensions :attr:`dims` declares for the array ``name`` of a cell.
+
+        Raises
+        ------
+        KeyError
+            No entry of :attr:`dims` declares ``name``.
+        """
+        for key, dims in self.dims.items():
+            if re.fullmatch(re.escape(key).replace(re.escape("{layer}"), r"\d+"), name):
+                return dims
+        raise KeyError(f"experiment {self.name}: no dims declared for the array {name!r}")
 
     def metric(self, name: str, cell: Cell) -> np.ndarray:
         """Per-seed values of metric ``name`` for a trained cell, shape ``(n_seeds,)``.

@@ -87,6 +87,18 @@ class BornDead(Experiment):
         if params["width"] not in params["widths"]:
             raise ValueError(f"width: the judged width {params['width']} is not among widths {params['widths']}")
 
+    dims = {
+        "widths": ("width",),
+        "born_dead": ("seed", "width"),
+        "dead_at_one_input": ("seed", "width"),
+        "first_constant_layer": ("seed", "width"),
+        "born_dead_contrast": ("first_seeds", "width"),
+        "dead_at_one_input_contrast": ("first_seeds", "width"),
+        "first_constant_layer_contrast": ("first_seeds", "width"),
+    }
+    #: the contrast arrays: only with a contrast_init
+    optional_arrays = frozenset({"born_dead_contrast", "dead_at_one_input_contrast", "first_constant_layer_contrast"})
+
     def run(self, params, seeds, data):
         widths = list(params["widths"])
         n_inputs = params.get("n_inputs", 1)

@@ -64,6 +64,13 @@ class ConvergenceSpeed(Experiment):
         else:
             super().check(params)
 
+    dims = {
+        "train_error": ("seed", "epoch"),
+        "loss": ("seed", "train_epoch"),
+        "diverged": ("seed",),
+        "diverged_epoch": ("seed",),
+    }
+
     def run(self, params, seeds, data):
         """Train all seeds of one (activation, lr) cell and record the training-error curve.
 

@@ -55,6 +55,8 @@ class ActivationCost(Experiment):
             if type(get_activation(params.get(key, "relu"))).build is not Activation.build:  # per-layer state
                 raise ValueError(f"{key}: the cost is timed for stateless activations only (not PReLU or mixed)")
 
+    dims = {"seconds_per_element": ("seed",), "reference_seconds_per_element": ("seed",)}
+
     def run(self, params, seeds, data):
         """Time every repetition; arrays ``seconds_per_element`` and ``reference_seconds_per_element`` ``(S,)``."""
         dtype = np.dtype(params["dtype"])

@@ -197,6 +197,24 @@ class DerivativeBounds(Experiment):
         if p["plot_range"] > p["z_range"]:
             raise ValueError("plot_range: must not exceed z_range")
 
+    dims = {
+        "max_numeric": ("activation",),
+        "max_analytic": ("activation",),
+        "min_numeric": ("activation",),
+        "min_analytic": ("activation",),
+        "argmax_lo": ("activation",),
+        "argmax_hi": ("activation",),
+        "argmin_lo": ("activation",),
+        "argmin_hi": ("activation",),
+        "gap": ("activation",),
+        "set_distance_numeric": ("activation",),
+        "set_distance_analytic": ("activation",),
+        "curve_numeric": ("activation", "grid"),
+        "curve_analytic": ("activation", "grid"),
+        "plot_z": ("grid",),
+        "seeds": ("seed",),
+    }
+
     def run(self, params, seeds, data):
         p = {**self.defaults, **params}
         specs = activation_specs(params)

@@ -91,6 +91,15 @@ class DyingUnits(Experiment):
         },
     }
 
+    dims = {
+        "dead{layer}": ("seed", "epoch", "unit"),
+        "zmax{layer}": ("seed", "epoch", "unit"),
+        "loss": ("seed", "epoch"),
+        "accuracy": ("seed", "epoch"),
+        "diverged": ("seed",),
+        "diverged_epoch": ("seed",),
+    }
+
     def run(self, params, seeds, data):
         """Train all seeds of the cell at once and snapshot every hidden unit after every epoch.
 

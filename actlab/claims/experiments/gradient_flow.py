@@ -47,6 +47,15 @@ class GradientFlow(Experiment):
                 f"{params['activation']!r} has none; use a 'scaled' activation ({{name: scaled, base: ..., gain: ...}})"
             )
 
+    dims = {
+        "grad_norm": ("seed", "probe", "layer"),
+        "delta_norm": ("seed", "probe", "layer"),
+        "loss": ("seed", "train_epoch"),
+        "probe_epochs": ("probe",),
+        "rel_change": ("seed", "layer"),
+        "diverged": ("seed",),
+    }
+
     def run(self, params, seeds, data):
         ds = data[params["dataset"]]
         net = build_mlp(params, ds, seeds)

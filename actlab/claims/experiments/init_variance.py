@@ -93,6 +93,15 @@ class InitVariance(Experiment):
         for key in INIT_CHOICES:
             _check_spec(get_initializer, params[key], key)
 
+    dims = {
+        "act_var": ("seed", "stage", "layer"),
+        "probe_loss": ("seed", "stage"),
+        "probe_accuracy": ("seed", "stage"),
+        "loss": ("seed", "train_epoch"),
+        "fan_in_w2": ("seed", "layer"),
+        "diverged": ("seed",),
+    }
+
     def run(self, params, seeds, data):
         ds = data[params["dataset"]]
         init = params[params["init"]]

@@ -202,6 +202,19 @@ class SingleNeuron(Experiment):
         if params["steps_per_epoch"] % every:
             raise ValueError(f"snapshot_every: {every} does not divide steps_per_epoch {params['steps_per_epoch']}")
 
+    dims = {
+        "trajectory": ("seed", "snapshot", "parameter"),
+        "expected_loss": ("seed", "epoch"),
+        "epoch_loss": ("seed", "train_epoch"),
+        "diverged": ("seed",),
+        "document_trajectory": ("snapshot", "parameter"),
+        "document_expected_loss": ("epoch",),
+        "document_epoch_loss": ("train_epoch",),
+        "reference_trajectory": ("snapshot", "parameter"),
+        "reference_expected_loss": ("epoch",),
+        "snapshot_step": ("snapshot",),
+    }
+
     def run(self, params, seeds, data):
         model, act = params["model"], params["activation"]
         every = params.get("snapshot_every", params["steps_per_epoch"])

@@ -123,6 +123,8 @@ class InitSparsity(Experiment):
         },
     }
 
+    dims = {"zero_frac": ("seed", "layer"), "zero_frac_standardized": ("seed", "layer")}
+
     def run(self, params, seeds, data):
         ds = data[params["dataset"]]
         net = build_mlp(params, ds, seeds)
@@ -257,6 +259,14 @@ class L1Sparsity(Experiment):
         },
     }
 
+    dims = {
+        "zero_frac": ("seed", "stage", "layer"),
+        "dead_frac": ("seed", "stage", "layer"),
+        "test_accuracy": ("seed", "stage"),
+        "train_accuracy": ("seed",),
+        "diverged": ("seed",),
+    }
+
     def run(self, params, seeds, data):
         ds = data[params["dataset"]]
         arrays = train_and_measure(params, ds, params["width"], params["l1"], seeds)
@@ -364,6 +374,15 @@ class SparsityFamily(Experiment):
         size = {"width": n_l1, "l1": n_widths, "none": n_widths * n_l1}[params["stratify"]]
         if size < 3:
             raise ValueError(f"stratify: its strata have {size} members; a rank correlation needs at least 3")
+
+    dims = {
+        "sparsity": ("seed", "member"),
+        "test_accuracy": ("seed", "member"),
+        "train_accuracy": ("seed", "member"),
+        "diverged": ("seed", "member"),
+        "member_width": ("member",),
+        "member_l1": ("member",),
+    }
 
     def run(self, params, seeds, data):
         ds = data[params["dataset"]]

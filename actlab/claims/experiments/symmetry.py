@@ -51,6 +51,15 @@ class SymmetricInit(Experiment):
         },
     }
 
+    dims = {
+        "loss": ("seed", "epoch"),
+        "accuracy": ("seed", "epoch"),
+        "max_abs_hidden": ("seed", "epoch", "layer"),
+        "output_spread": ("seed", "epoch"),
+        "gap{layer}": ("seed", "epoch", "unit"),
+        "diverged": ("seed",),
+    }
+
     def run(self, params, seeds, data):
         ds = data[params["dataset"]]
         net = MLP(

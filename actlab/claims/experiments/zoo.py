@@ -159,6 +159,45 @@ class ActivationZoo(Experiment):
                 "params.l2: a list of candidate strengths is chosen on a validation split: set validation_fraction"
             )
 
+    dims = {
+        "train_error": ("seed", "epoch"),
+        "test_accuracy": ("seed", "epoch"),
+        "max_abs_act": ("seed", "epoch"),
+        "dead_frac": ("seed", "epoch"),
+        "inactive_frac": ("seed", "epoch"),
+        "zero_frac": ("seed", "epoch"),
+        "abs_mean_act": ("seed", "epoch"),
+        "layer_abs_mean_act": ("seed", "layer"),
+        "loss": ("seed", "train_epoch"),
+        "diverged": ("seed",),
+        "diverged_epoch": ("seed",),
+        "sign_agreement": ("seed",),
+        "linear_map_error": ("seed",),
+        "slopes_init": ("seed", "layer", "unit"),
+        "slopes_final": ("seed", "layer", "unit"),
+        "validation_accuracy": ("seed",),
+        "l2": ("seed",),
+    }
+    #: a trainer: sklearn cell returns only train_error, test_accuracy, loss, diverged and
+    #: diverged_epoch; with batch norm no sign_agreement or linear_map_error; slopes for PReLU
+    #: units only; validation_accuracy and l2 with a validation_fraction
+    optional_arrays = frozenset(
+        {
+            "max_abs_act",
+            "dead_frac",
+            "inactive_frac",
+            "zero_frac",
+            "abs_mean_act",
+            "layer_abs_mean_act",
+            "sign_agreement",
+            "linear_map_error",
+            "slopes_init",
+            "slopes_final",
+            "validation_accuracy",
+            "l2",
+        }
+    )
+
     def run(self, params, seeds, data):
         """Train all seeds of one cell and record its curves.
 

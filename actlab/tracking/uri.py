@@ -1,28 +1,19 @@
-"""Where MLflow runs go and who owns them, without importing MLflow (the workflow reads it at parse time).
+"""Where MLflow runs go, without importing MLflow: the workflow reads this when it parses the Snakefile.
 
 * :func:`resolve_uri`: the tracking URI from the config, the environment or the default.
 * :func:`redact`: a URI with its password masked; the only form that reaches Snakemake's params,
   logs, metadata, ``mlflow.json`` and MLflow tags.
-* :class:`Owner`: the identity of a results directory, which decides which runs a workflow may
-  replace (:mod:`actlab.tracking`).
+* :func:`check_cluster_store`: an SQLite store on a network file system is refused for cluster runs.
 """
 
 from __future__ import annotations
 
-import hashlib
 import os
-import socket
-import tempfile
 import urllib.parse
-import uuid
-from dataclasses import dataclass
 from pathlib import Path
 
 #: The store used when neither the config key ``tracking.uri`` nor the environment names one.
 DEFAULT_URI = "sqlite:///mlflow.db"
-
-#: File in a results directory holding its owner id (a random UUID, written on first logging).
-OWNER_FILE = ".mlflow-owner"
 
 
 def resolve_uri(configured: str | None) -> str:
@@ -52,45 +43,9 @@ def sqlite_path(uri: str) -> Path | None:
     return Path(uri.removeprefix("sqlite:///").split("?", 1)[0])
 
 
-def lock_path(uri: str) -> Path:
-    """The lock file of a store: ``<db>.lock`` next to an SQLite file, else one per URI in the temp dir."""
-    db = sqlite_path(uri)
-    if db is not None:
-        return db.with_name(db.name + ".lock")
-    digest = hashlib.sha256(redact(uri).encode()).hexdigest()[:16]
-    return Path(tempfile.gettempdir()) / f"actlab-mlflow-{digest}.lock"
-
-
-@dataclass(frozen=True)
-class Owner:
-    """The results directory a workflow logs from: the runs it may replace are those it owns.
-
-    Attributes
-    ----------
-    id : str
-        A random UUID kept in the directory's :data:`OWNER_FILE`: a copy of the directory
-        (``cp -r``, with its store) is the same owner, another working copy is not.
-    location : str
-        ``host:/absolute/path`` of the directory: after the directory was deleted and run again
-        (a new id), its runs are still recognized as its own.
-    """
-
-    id: str
-    location: str
-
-    @classmethod
-    def of(cls, results: str | Path) -> Owner:
-        """The owner of ``results``, whose id file is created when missing."""
-        folder = Path(results).resolve()
-        path = folder / OWNER_FILE
-        if not path.exists():
-            folder.mkdir(parents=True, exist_ok=True)
-            path.write_text(uuid.uuid4().hex + "\n")
-        return cls(path.read_text().strip(), f"{socket.gethostname()}:{folder}")
-
-    def owns(self, tags: dict[str, str]) -> bool:
-        """Whether a run with these tags was logged from this results directory."""
-        return tags.get(OWNER_TAG) == self.id or tags.get(LOCATION_TAG) == self.location
+def is_http(uri: str) -> bool:
+    """Whether ``uri`` is an MLflow server's address."""
+    return uri.startswith(("http://", "https://"))
 
 
 #: File system types that several machines share over a network. SQLite's locks, and the
@@ -151,8 +106,3 @@ def check_cluster_store(uri: str, mounts: str | None = None) -> None:
             "set tracking.uri (or MLFLOW_TRACKING_URI) to its URL, e.g. http://host:5000; or turn "
             "tracking off: --configfile config/no-tracking.yaml."
         )
-
-
-#: Run tags naming the :class:`Owner` of a run.
-OWNER_TAG = "actlab.owner"
-LOCATION_TAG = "actlab.results_dir"
