@@ -201,15 +201,13 @@ def _log_claim(client, uri, experiment_id: str, files: ClaimFiles, verdict: dict
     threads = HTTP_THREADS if is_http(uri) else 1
     # The first run of each data set goes alone: parallel requests would race to create its row.
     seen: set[str] = set()
-    first = []
+    first, rest = [], []
     for run in children:
         digests = {data.dataset.digest for data in run.inputs}
-        if digests - seen:
-            first.append(run)
-            seen |= digests
+        (first if digests - seen else rest).append(run)
+        seen |= digests
     for run in first:
         _log_run(client, experiment_id, run, parent_id)
-    rest = [run for run in children if all(run is not other for other in first)]
     if threads > 1 and len(rest) > 1:
         with ThreadPoolExecutor(threads) as pool:
             list(pool.map(lambda run: _log_run(client, experiment_id, run, parent_id), rest))

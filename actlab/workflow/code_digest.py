@@ -77,8 +77,9 @@ def _module(module: str) -> tuple[str, frozenset[str]]:
     stat = path.stat()
     key = f"{path}:{stat.st_size}:{stat.st_mtime_ns}"
     if key not in _disk:
-        source = path.read_text()
-        _disk[key] = [hashlib.sha256(normalized(source).encode()).hexdigest(), sorted(_imports_in(ast.parse(source)))]
+        tree = ast.parse(path.read_text(), filename=str(path))
+        imported = sorted(_imports_in(tree))  # before _without_docstrings edits the tree
+        _disk[key] = [hashlib.sha256(_without_docstrings(tree).encode()).hexdigest(), imported]
         global _unsaved
         _unsaved = True
     sha, imported = _disk[key]
@@ -128,7 +129,11 @@ def closure(modules: list[str]) -> list[str]:
 
 def normalized(source: str) -> str:
     """What the code does, as text: the syntax tree of ``source`` without docstrings (and comments)."""
-    tree = ast.parse(source)
+    return _without_docstrings(ast.parse(source))
+
+
+def _without_docstrings(tree: ast.Module) -> str:
+    """:func:`ast.dump` of ``tree`` after removing its docstrings (in place)."""
     for node in ast.walk(tree):
         body = getattr(node, "body", None)
         if (
