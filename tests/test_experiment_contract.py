@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 import yaml
 
-from actlab.claims import judging
+from actlab.claims import figures, judging
 from actlab.claims.experiments import EXPERIMENTS, Cell, CellResult
 from actlab.claims.experiments.base import DIMS, EPOCH_DIMS, epoch_numbers
 from actlab.claims.register import load_yaml, resolve
@@ -89,7 +89,7 @@ def test_an_experiment_type_keeps_the_contract(name, datasets, tmp_path):
         assert flags is None or np.asarray(flags).shape == (N_SEEDS,)
     verdict = judging.judge(claim, cells, experiment, 0)
     assert {c for cond in verdict["conditions"] for c in cond["cells"]} <= {c.id for c in cells}
-    caption = experiment.figure(claim, cells, verdict, tmp_path / "figure.png")
+    caption = figures.draw(experiment, claim, cells, verdict, tmp_path / "figure.png")
     assert caption and (tmp_path / "figure.png").stat().st_size > 10_000
 
 

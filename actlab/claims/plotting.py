@@ -83,6 +83,25 @@ def mean_ci(ax, x: np.ndarray, values: list[np.ndarray], label: str, *, binary: 
     )
 
 
+def draw_band(ax, band) -> None:
+    """Draw a :class:`actlab.claims.figures.base.Band`: its median line and, in the line's colour, its band."""
+    if band.mid.size == 0:
+        return
+    (line,) = ax.plot(band.x, band.mid, label=band.label, **band.style)
+    ax.fill_between(band.x, band.lo, band.hi, color=line.get_color(), alpha=0.2, linewidth=0)
+
+
+def draw_points(ax, points, **kwargs) -> None:
+    """Draw :class:`actlab.claims.figures.base.Points`: means with interval bars (``kwargs`` override its style)."""
+    ax.errorbar(
+        points.x,
+        points.mean,
+        yerr=yerr(points.mean, points.lo, points.hi),
+        label=points.label,
+        **{"capsize": 3, "marker": "o", "markersize": 3, **points.style, **kwargs},
+    )
+
+
 def save(fig, path: Path) -> str:
     """Save ``fig`` as a PNG without timestamps in the metadata (stable bytes); returns the path.
 

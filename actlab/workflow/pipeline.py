@@ -87,7 +87,7 @@ def train_cell(
 
 def judge_claim(seed: int, claim: dict, cell_paths: dict, outdir: str | Path) -> dict:
     """Rule ``judge_claim``: statistics over seeds, the verdict JSON and the figures."""
-    from actlab.claims import plotting  # matplotlib: only judge jobs draw
+    from actlab.claims import figures, plotting  # matplotlib: only judge jobs draw
 
     outdir = Path(outdir)
     outdir.mkdir(parents=True, exist_ok=True)
@@ -99,7 +99,7 @@ def judge_claim(seed: int, claim: dict, cell_paths: dict, outdir: str | Path) ->
     verdict = judging.judge(claim, cells, experiment, seed)
     if claim.get("replicates"):
         verdict["replicates"] = claim["replicates"]  # the report pairs it with the claim it replicates
-    caption = experiment.figure(claim, cells, verdict, outdir / "figure.png")
+    caption = figures.draw(experiment, claim, cells, verdict, outdir / "figure.png")
     plotting.verdict_figure(verdict, outdir / "verdict.png")
     verdict["figures"] = [
         {"path": "figure.png", "caption": caption},

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from actlab.claims.experiments.base import SPEC, Cell, CellResult, Experiment, cell_roles, metric
+from actlab.claims.experiments.base import SPEC, Cell, CellResult, Experiment, metric
 from actlab.engine.activations import Activation, get_activation
 
 #: each measurement runs forward + backward on about this many elements in all (a few milliseconds)
@@ -92,48 +92,6 @@ class ActivationCost(Experiment):
     @metric("forward + backward time of the activation per element, in nanoseconds")
     def ns_per_element(self, cell: Cell) -> np.ndarray:
         return cell.result.arrays["seconds_per_element"] * 1e9
-
-    def figure(self, claim, cells: list[Cell], verdict: dict, path: Path) -> str:
-        from actlab.claims import plotting  # matplotlib: needed by judge jobs only, not by training jobs
-
-        roles = cell_roles(verdict)
-        measured = [c for c in cells if c.id in roles]
-        panels = list(dict.fromkeys((c.params["size"], c.params["dtype"]) for c in measured))
-        labels = list(dict.fromkeys(c.setting["activation"] for c in measured))
-        fig, axes = plotting.plt.subplots(
-            1, len(panels), figsize=(3.2 * len(panels) + 1.5, 0.32 * len(labels) + 1.6), squeeze=False, sharey=True
-        )
-        colors = {"judged": "tab:blue", "control": "tab:red", "context": "tab:gray"}
-        for ax, (size, dtype) in zip(axes[0], panels, strict=True):
-            for i, label in enumerate(labels):
-                cell = next(
-                    (
-                        c
-                        for c in measured
-                        if c.setting["activation"] == label and c.params["size"] == size and c.params["dtype"] == dtype
-                    ),
-                    None,
-                )
-                if cell is None:
-                    continue
-                mean, lo, hi = plotting.mean_interval(self.metric("time_ratio", cell))
-                ax.errorbar(mean, i, xerr=[[mean - lo], [hi - mean]], fmt="o", capsize=3, color=colors[roles[cell.id]])
-            ax.axvline(1.0, color="black", linestyle="--", linewidth=1)
-            ax.set_xscale("log")
-            ax.set_title(f"{size:,} elements, {dtype}", fontsize=9)
-            ax.set_xlabel("time / reference's (log)")
-        axes[0, 0].set_yticks(np.arange(len(labels)), labels)
-        axes[0, 0].set_ylim(len(labels) - 0.5, -0.5)
-        handles = [plotting.plt.Line2D([], [], color=c, marker="o", linestyle="", label=r) for r, c in colors.items()]
-        fig.legend(handles=handles, loc="upper right", fontsize=7)
-        plotting.save(fig, path)
-        host = measured[0].result.info["machine"]
-        return (
-            "Forward + backward time of each activation divided by its reference's (ReLU unless the label names "
-            "another), timed interleaved in one process: mean over repetitions with 95% CI (BCa bootstrap), one "
-            f"panel per array size and float type; blue judged, red the negative control, gray context. Measured on "
-            f"{host['cpu']} with NumPy {host['numpy']} ({host['blas']}); other machines give other numbers."
-        )
 
 
 def machine() -> dict[str, str]:
