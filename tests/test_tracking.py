@@ -756,9 +756,15 @@ def test_claims_logged_side_by_side_report_exactly_what_a_dead_server_kept(tmp_p
         with pytest.raises(tracking.TrackingUnavailable) as failure:
             tracking.track_claims(mlflow_server, files, seeds_per_cell=4)
     message = str(failure.value)
-    logged = message.split("logged completely (")[1].split(")")[0].split(", ")
+    # Usually two claims are complete when the server dies. On a loaded machine the server may
+    # fail every claim's requests before that (the message then says nothing was logged): the
+    # message must match the store either way.
+    if "nothing was logged" in message:
+        logged = []
+    else:
+        logged = message.split("logged completely (")[1].split(")")[0].split(", ")
     not_logged = message.split("not logged: ")[1].split(".")[0].split(", ")
-    assert sorted(logged + not_logged) == claims and sorted(logged) == sorted(done)
+    assert sorted(logged + not_logged) == claims and sorted(logged) == sorted(done), message
     store = MlflowClient(f"sqlite:///{request.node.mlflow_server_db}")  # what the dead server had written
     for claim in logged:
         runs = store.search_runs([store.get_experiment_by_name(claim).experiment_id], f"tags.claim = '{claim}'")
