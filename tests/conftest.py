@@ -7,6 +7,7 @@ need not import ``conftest``. Every random number comes from a seeded ``numpy.ra
 from __future__ import annotations
 
 import copy
+import os
 import shutil
 import subprocess
 from collections.abc import Callable, Sequence
@@ -15,6 +16,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from filelock import FileLock
 from sklearn.datasets import make_moons
 
 
@@ -141,17 +143,27 @@ def shared_quick_run(tmp_path_factory, copy_workflow) -> Path:
     """The quick profile run once per test session with 2 cores, tracking on (its default).
 
     Never modified: the workflow and tracking tests take copies of it (``copy_run``), so that the
-    end-to-end suite trains the quick profile once, not once per module.
+    end-to-end suite trains the quick profile once, not once per module. The tests run in
+    pytest-xdist workers (``addopts`` in pyproject.toml): the first worker that needs the run
+    makes it, in the temporary folder the session's workers share, and the others wait for it
+    on a file lock.
     """
-    workdir = copy_workflow(tmp_path_factory.mktemp("quick-shared"))
-    result = subprocess.run(
-        ["snakemake", "--configfile", "config/quick.yaml", "--cores", "2"],
-        cwd=workdir,
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
-    assert result.returncode == 0, result.stderr[-4000:]
+    root = tmp_path_factory.getbasetemp()
+    if "PYTEST_XDIST_WORKER" in os.environ:
+        root = root.parent  # shared by every worker of this session
+    workdir, done = root / "quick-shared", root / "quick-shared.done"
+    with FileLock(str(root / "quick-shared.lock")):
+        if not done.exists():
+            copy_workflow(workdir)
+            result = subprocess.run(
+                ["snakemake", "--configfile", "config/quick.yaml", "--cores", "2"],
+                cwd=workdir,
+                capture_output=True,
+                text=True,
+                timeout=900,
+            )
+            assert result.returncode == 0, result.stderr[-4000:]
+            done.touch()
     return workdir
 
 
