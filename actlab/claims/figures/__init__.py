@@ -12,10 +12,13 @@ from pathlib import Path
 from actlab.claims.experiments.base import Cell, Experiment
 from actlab.claims.figures.base import Figure
 from actlab.claims.figures.cost import CostFigure
+from actlab.claims.figures.derivatives import DerivativesFigure
 from actlab.claims.figures.single_neuron import SingleNeuronFigure
 
 #: experiment type -> the figure of its claims
-FIGURES: dict[str, type[Figure]] = {figure.experiment: figure for figure in (CostFigure, SingleNeuronFigure)}
+FIGURES: dict[str, type[Figure]] = {
+    figure.experiment: figure for figure in (CostFigure, SingleNeuronFigure, DerivativesFigure)
+}
 
 
 def draw(experiment: Experiment, claim: dict, cells: list[Cell], verdict: dict, path: Path) -> str:
