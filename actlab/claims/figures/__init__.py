@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from actlab.claims.experiments.base import Cell, Experiment
+from actlab.claims.figures.backprop import BackpropFigure
 from actlab.claims.figures.base import Figure
 from actlab.claims.figures.cost import CostFigure
 from actlab.claims.figures.derivatives import DerivativesFigure
@@ -17,7 +18,7 @@ from actlab.claims.figures.single_neuron import SingleNeuronFigure
 
 #: experiment type -> the figure of its claims
 FIGURES: dict[str, type[Figure]] = {
-    figure.experiment: figure for figure in (CostFigure, SingleNeuronFigure, DerivativesFigure)
+    figure.experiment: figure for figure in (CostFigure, SingleNeuronFigure, DerivativesFigure, BackpropFigure)
 }
 
 
