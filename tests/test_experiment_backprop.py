@@ -7,17 +7,19 @@ import json
 import numpy as np
 import pytest
 
+from actlab.claims import figures
 from actlab.claims.experiments import EXPERIMENTS, Cell
 from actlab.claims.experiments.backprop import TIMED, near_kink, source_derivative, time_tanh_derivative
+from actlab.claims.figures import FIGURES
 from actlab.engine import Seeds, get_activation
 
 EXP = EXPERIMENTS["backprop_check"]
 TINY = {"n_inputs": 3, "hidden": [4, 5], "n_outputs": 3, "batch_size": 6}
 
 
-def run(activations, n_seeds=2, **extra):
+def run(activations, n_seeds=2, cell_id="c", **extra):
     params = {"activations": activations, **TINY, **extra}
-    return Cell("c", {"activation": "x"}, params, EXP.run(params, Seeds(n_seeds, key=("test", "backprop")), {}))
+    return Cell(cell_id, {"activation": "x"}, params, EXP.run(params, Seeds(n_seeds, key=("test", "backprop")), {}))
 
 
 def test_engine_and_recurrence_agree_for_tanh_relu_and_a_learnable_slope():
@@ -79,10 +81,29 @@ def test_check_rejects_composites_and_unknown_names():
         EXP.check({"activations": ["no_such_unit"]})
 
 
+def _checked_cells():
+    return [
+        run(["tanh", "relu"], cell_id="judged", timing_size=1000, timing_repeats=2),
+        run(["necro_relu"], cell_id="control"),
+    ]
+
+
+VERDICT = {"conditions": [{"role": "judged", "cells": ["judged"]}, {"role": "control", "cells": ["control"]}]}
+
+
 def test_figure_writes_a_png(tmp_path):
-    cells = [run(["tanh"], timing_size=1000, timing_repeats=2), run(["necro_relu"])]
-    cells[1].setting["activation"] = "control"
-    claim = {"decision": {"threshold": 1e-6, "where": {"activation": ["x"]}}}
-    caption = EXP.figure(claim, cells, {"conditions": []}, tmp_path / "f.png")
+    claim = {"decision": {"threshold": 1e-6}}
+    caption = figures.draw(EXP, claim, _checked_cells(), VERDICT, tmp_path / "f.png")
     assert (tmp_path / "f.png").stat().st_size > 10_000
     assert "NecroReLU" in caption and "1e-6" in caption
+
+
+def test_the_figure_shades_the_columns_the_verdict_did_not_judge():
+    cells = _checked_cells()
+    figure = FIGURES["backprop_check"].from_verdict(EXP, {"decision": {"threshold": 1e-6}}, cells, VERDICT)
+    assert figure.names == ["tanh", "relu", "necro_relu"] and figure.shaded == [False, False, True]
+    necro = cells[1].result.arrays["max_rel_error"][:, 0]
+    assert figure.errors[2]["max_rel_error"].tolist() == necro.tolist() and necro.min() > 1e-6
+    assert figure.errors[1]["tanh_trick_error"].size == 0  # undefined for ReLU: no point
+    timing = cells[0].result.info["timing"]
+    assert figure.timing.medians == [timing["median_seconds_per_element"][k] * 1e9 for k in TIMED]

@@ -8,8 +8,11 @@ import numpy as np
 import pytest
 from scipy import special
 
+from actlab.claims import figures
 from actlab.claims.experiments import EXPERIMENTS, Cell
 from actlab.claims.experiments.derivatives import kink_mask, measure, zoo
+from actlab.claims.figures import FIGURES
+from actlab.claims.figures.derivatives import ROW_COLORS
 from actlab.engine import ACTIVATIONS, Seeds
 
 EXP = EXPERIMENTS["derivative_bounds"]
@@ -20,9 +23,9 @@ def small(spec):
     return measure(spec, SMALL["z_range"], SMALL["grid_step"], SMALL["fd_step"], SMALL["plot_range"])
 
 
-def cell(params: dict, n_seeds: int = 1) -> Cell:
+def cell(params: dict, n_seeds: int = 1, cell_id: str = "c") -> Cell:
     params = {**SMALL, **params}
-    return Cell("c", {}, params, EXP.run(params, Seeds(n_seeds, key=("test",)), {}))
+    return Cell(cell_id, {}, params, EXP.run(params, Seeds(n_seeds, key=("test",)), {}))
 
 
 def test_zoo_is_every_registered_activation_but_the_composites():
@@ -113,6 +116,28 @@ def test_figure_writes_a_png(tmp_path):
         cell({"activations": ["relu", "hard_swish"]}),
     ]
     claim = {"decision": {"threshold": 1e-6}}
-    caption = EXP.figure(claim, cells, {"conditions": []}, tmp_path / "f.png")
+    caption = figures.draw(EXP, claim, cells, {"conditions": []}, tmp_path / "f.png")
     assert (tmp_path / "f.png").stat().st_size > 10_000
     assert "central differences" in caption
+
+
+def test_the_table_colours_a_claim_by_its_condition_s_verdict():
+    """Green or red is the verdict of the condition measured on the claiming cell, not a new comparison."""
+    cells = [
+        cell({"activations": ["sigmoid"], "claimed_max": 0.25}, cell_id="true"),
+        cell({"activations": ["tanh"], "claimed_max": 0.5}, cell_id="wrong"),
+        cell({"activations": ["relu"], "claimed_max": 1.0}, cell_id="unjudged"),
+        cell({"activations": ["relu", "hard_swish"]}, cell_id="zoo"),
+    ]
+    verdict = {
+        "conditions": [
+            {"role": "judged", "cells": ["true"], "verdict": "verified"},
+            {"role": "control", "cells": ["wrong"], "verdict": "violated"},
+        ]
+    }
+    figure = FIGURES["derivative_bounds"].from_verdict(EXP, {"decision": {"threshold": 1e-6}}, cells, verdict)
+    assert [r[0] for r in figure.rows] == ["sigmoid", "tanh", "relu", "hard_swish"]
+    assert figure.row_colors == [ROW_COLORS["verified"], ROW_COLORS["violated"], "white", "white"]
+    assert figure.rows[1][-2:] == ["max = 0.5", f"{EXP.metric('bound_error', cells[1])[0]:.2g}"]
+    assert figure.rows[3][-2:] == ["", ""]
+    assert [p.claimed_max for p in figure.panels] == [0.25, 0.5, 1.0, None]

@@ -16,8 +16,9 @@ import jsonschema
 import numpy as np
 import pytest
 
+from actlab.claims import figures, stats
 from actlab.claims.experiments import EXPERIMENTS, Cell, CellResult
-from actlab.claims.experiments.init_variance import _variance_factor
+from actlab.claims.figures.init_variance import _variance_factor
 from actlab.claims.judging import judge
 from actlab.engine import Seeds
 from actlab.engine.datasets import Dataset
@@ -160,6 +161,22 @@ def test_schema_and_check_name_the_bad_key():
 
 def test_figure_draws_every_pair(cells, tmp_path):
     claim = {"grid": {"pair": list(PAIRS), "init": ["matched", "mismatched"]}}
-    caption = EXP.figure(claim, cells, {"conditions": []}, tmp_path / "figure.png")
+    caption = figures.draw(EXP, claim, cells, {"conditions": []}, tmp_path / "figure.png")
     assert (tmp_path / "figure.png").stat().st_size > 10_000
     assert f"{DEPTH} hidden layers" in caption
+
+
+def test_the_accuracy_bars_are_the_metric_s_mean_and_interval(cells):
+    claim = {"grid": {"pair": list(PAIRS), "init": ["matched", "mismatched"]}}
+    shown = [c for c in cells if c.setting != {"pair": "relu", "init": "mismatched"}]
+    figure = figures.FIGURES["init_variance"].from_verdict(EXP, claim, shown, {"conditions": []})
+    assert figure.labels == ["relu", "leaky0.5"]
+    matched, mismatched = figure.accuracy
+    assert (matched.label, mismatched.label) == ("matched", "mismatched")
+    accuracy = EXP.metric("train_accuracy", by_id(cells, "leaky0.5", "mismatched"))
+    assert mismatched.mean[1] == accuracy.mean()
+    assert (mismatched.lo[1], mismatched.hi[1]) == stats.interval(accuracy, binary=False)
+    assert np.isnan(mismatched.mean[0])  # the relu series has no mismatched cell
+    assert [band.label for band in figure.training] == ["relu, matched", "leaky0.5, matched", "leaky0.5, mismatched"]
+    _, (layers, theory) = figure.variance[2]
+    assert theory[-1] == pytest.approx((DEPTH - 1) * math.log10(_variance_factor(shown[2])))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from actlab.claims import judging
+from actlab.claims import figures, judging, stats
 from actlab.claims.experiments import EXPERIMENTS
 from actlab.claims.experiments.base import Cell
 from actlab.claims.experiments.single_neuron import (
@@ -17,6 +17,8 @@ from actlab.claims.experiments.single_neuron import (
     normal_quantiles,
     set_params,
 )
+from actlab.claims.figures.base import mean_interval
+from actlab.claims.figures.single_neuron import FailureRates
 from actlab.claims.register import RegisterError, resolve
 from actlab.engine.seeding import Seeds
 
@@ -147,13 +149,39 @@ def test_metrics_nan_when_diverged():
 
 def test_failure_rate_interval_is_exact_binomial():
     """The rate panel's bars: exact Clopper-Pearson intervals, diverged (NaN) runs dropped."""
-    from actlab.claims import plotting
-
-    rate, lo, hi = plotting.mean_interval(np.zeros(48), binary=True)
+    rate, lo, hi = mean_interval(np.zeros(48), binary=True)
     assert rate == 0 and lo == 0 and hi == pytest.approx(1 - 0.025 ** (1 / 48))
-    rate, lo, hi = plotting.mean_interval(np.r_[np.zeros(24), np.ones(24), np.nan], binary=True)
+    rate, lo, hi = mean_interval(np.r_[np.zeros(24), np.ones(24), np.nan], binary=True)
     assert rate == 0.5 and lo < 0.5 < hi and hi - 0.5 == pytest.approx(0.5 - lo)
-    assert np.isnan(plotting.mean_interval(np.full(3, np.nan), binary=True)).all()
+    assert np.isnan(mean_interval(np.full(3, np.nan), binary=True)).all()
+
+
+def _fates_cell(cell_id: str, lr: float, fates: list) -> Cell:
+    """A cell of model weight whose random starts end at the given fates: 1 failed, 0 converged, None diverged."""
+    final = np.array([np.nan if f is None else 0.5 * f for f in fates])
+    arrays = {
+        "trajectory": np.zeros((len(fates), 2, 1)),
+        "expected_loss": np.stack([np.ones(len(fates)), final], axis=1),
+        "reference_expected_loss": np.array([1.0, 0.0]),
+        "diverged": np.array([f is None for f in fates]),
+    }
+    params = {**BASE, "lr": lr}
+    return Cell(cell_id, {"activation": "relu"}, params, type("R", (), {"arrays": arrays})())
+
+
+def test_the_rate_panels_count_every_run_as_the_rule_does():
+    """A diverged run counts as the decision rule says (here: as a failure), not dropped."""
+    exp = SingleNeuron()
+    fates = [1, 1, 1, 0, 0, 0, 0, 0, None, None]
+    cells = [_fates_cell("slow", 0.01, fates), _fates_cell("fast", 1.0, [0, 0, 0, None])]
+    rule = {"metric": "failure", "compare": ">", "threshold": 0.25, "diverged": {"count": "value", "value": 1}}
+    (series,) = FailureRates.from_cells(exp, cells, "weight", rule).series
+    points, no_rate = series
+    assert points.label == "relu" and points.x.tolist() == [0.01, 1.0] and no_rate == []
+    counted = np.array([1.0, 1, 1, 0, 0, 0, 0, 0, 1, 1])
+    assert points.mean[0] == counted.mean() == 0.5
+    assert (points.lo[0], points.hi[0]) == stats.interval(counted, binary=True)
+    assert points.mean[1] == 0.25
 
 
 RULE = {
@@ -203,6 +231,6 @@ def test_judge_and_figure(tmp_path, preregistered):
     rates = {c["label"]: np.nanmean(c["values"]) for c in conds}
     # lr 1 overshoots: w -> w (1 - g) with g ~ 1 flips a backwards weight positive, so nothing fails
     assert rates["model=weight, lr=1.0"] == 0.0
-    caption = exp.figure(claim, cells, {"conditions": []}, tmp_path / "figure.png")
+    caption = figures.draw(exp, claim, cells, judging.judge(claim, cells, exp, 0), tmp_path / "figure.png")
     assert (tmp_path / "figure.png").stat().st_size > 10_000
     assert "from w = -10" in caption and "Model weight-bias" in caption

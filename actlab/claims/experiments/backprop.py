@@ -42,7 +42,6 @@ metrics.
 from __future__ import annotations
 
 import timeit
-from pathlib import Path
 
 import numpy as np
 
@@ -281,82 +280,6 @@ class BackpropCheck(Experiment):
         a = cell.result.arrays
         checks = np.maximum(a["max_rel_error"], a["recurrence_error"])
         return _worst(np.fmax(checks, a["tanh_trick_error"]))
-
-    def figure(self, claim, cells, verdict, path: Path) -> str:
-        from actlab.claims import plotting  # matplotlib: needed by judge jobs only, not by training jobs
-
-        threshold = claim["decision"]["threshold"]
-        where = claim["decision"].get("where", {}).get("activation")
-        judged = [where] if isinstance(where, str) else where
-        columns = []  # (activation name, cell setting label, per-seed errors per check)
-        timing = None
-        for c in cells:
-            for i, spec in enumerate(c.result.info["activations"]):
-                columns.append(
-                    (spec["name"], c.setting.get("activation", c.id), {e: c.result.arrays[e][:, i] for e in ERRORS})
-                )
-            timing = c.result.info.get("timing", timing)
-        fig, (ax, tax) = plotting.plt.subplots(
-            1,
-            2,
-            figsize=(max(9, 0.55 * len(columns) + 5), 4.8),
-            gridspec_kw={"width_ratios": [max(4, 0.5 * len(columns)), 2]},
-        )
-        floor = 1e-18
-        styles = {
-            "max_rel_error": ("o", "tab:blue", "backward vs central differences of the loss"),
-            "recurrence_error": ("s", "tab:orange", "hand-written recurrence vs engine deltas"),
-            "tanh_trick_error": ("^", "tab:green", "tanh': 1 - a^2 vs 1/cosh(z)^2"),
-        }
-        for x, (_, label, errors) in enumerate(columns):
-            for offset, (key, (marker, color, _)) in zip((-0.22, 0.0, 0.22), styles.items(), strict=True):
-                v = errors[key][np.isfinite(errors[key])]
-                if v.size:
-                    ax.plot(
-                        np.full(v.size, x + offset), np.maximum(v, floor), marker, color=color, alpha=0.5, markersize=3
-                    )
-            if judged is not None and label not in judged:
-                ax.axvspan(x - 0.45, x + 0.45, color="0.9", zorder=0)
-        ax.axhline(threshold, color="tab:red", linestyle="--", linewidth=1)
-        ax.set_yscale("log")
-        ax.set_ylim(floor / 3, 10)
-        ax.set_xticks(range(len(columns)), [n for n, _, _ in columns], rotation=45, ha="right")
-        ax.set_ylabel("relative error per seed (log; exact 0 drawn at 1e-18)")
-        ax.set_title("gradient checks, float64 nets " + "-".join(str(s) for s in cells[0].result.info["sizes"]))
-        handles = [plotting.plt.Line2D([], [], marker=m, color=c, linestyle="", label=t) for m, c, t in styles.values()]
-        handles.append(plotting.plt.Line2D([], [], color="tab:red", linestyle="--", label=f"claim: < {threshold:g}"))
-        if judged is not None:
-            handles.append(plotting.plt.Rectangle((0, 0), 1, 1, color="0.9", label="not judged (negative control)"))
-        ax.legend(handles=handles, fontsize=7, loc="upper left")
-        if timing:
-            med = timing["median_seconds_per_element"]
-            labels = list(TIMED)
-            colors = ["tab:green" if lab.startswith("from output") else "0.6" for lab in labels]
-            tax.bar(range(len(labels)), [med[k] * 1e9 for k in labels], color=colors)
-            for i, label in enumerate(labels):
-                runs = np.array(timing["seconds_per_element"][label]) * 1e9
-                tax.plot(np.full(len(runs), i), runs, "k.", markersize=3)
-            tax.set_xticks(range(len(labels)), [lab.replace(": ", ":\n") for lab in labels], fontsize=7)
-            tax.set_ylabel("ns per element (bar: median; dots: repeats)")
-            tax.set_title(
-                f"tanh' on {timing['size']:.0e} values:\n1/cosh^2 takes "
-                f"{timing['ratio_cosh_over_output']:.1f}x the time of 1 - a^2\n"
-                "(median ratio; wall clock, not in the verdict)",
-                fontsize=8,
-            )
-        else:
-            tax.axis("off")
-            tax.text(0.5, 0.5, "no timing in these cells", ha="center", va="center")
-        plotting.save(fig, path)
-        return (
-            "Left: per-seed relative errors of the back-propagated gradient for every activation (log scale): "
-            "engine backward vs central differences of the loss, the recurrence delta_l = (delta_{l+1} W^T) f'(z_l) "
-            "written out by hand (tanh' = 1 - a^2, relu' = where(a > 0, 1, 0) as in source 000), and tanh' from "
-            "the output vs from the input; dashed: the claimed 1e-6. Shaded columns are not part of the verdict "
-            "(NecroReLU, whose backward is by design not the derivative of its forward, shows that the check "
-            "can fail). Seeds with a pre-activation within 20 h of a kink have no finite-difference point "
-            "(undefined there). Right: wall-clock time of the two tanh' forms (varies between runs)."
-        )
 
 
 def _worst(values: np.ndarray) -> np.ndarray:

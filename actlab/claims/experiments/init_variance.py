@@ -32,8 +32,6 @@ which initializer keeps the variance closer to constant in the net as built.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 
 from actlab.claims.experiments.base import (
@@ -48,7 +46,6 @@ from actlab.claims.experiments.base import (
     build_mlp,
     metric,
 )
-from actlab.engine.activations import get_activation
 from actlab.engine.initializers import get_initializer
 from actlab.engine.training import ArrayData, train
 
@@ -155,122 +152,9 @@ class InitVariance(Experiment):
     def diverged_metric(self, cell: Cell) -> np.ndarray:
         return self.diverged(cell).astype(float)
 
-    def figure(self, claim, cells, verdict, path: Path) -> str:
-        from actlab.claims import plotting  # matplotlib: needed by judge jobs only, not by training jobs
-
-        series = _series(claim, cells)
-        colors = {label: f"C{i}" for i, label in enumerate(series)}
-        styles = {"matched": "-", "mismatched": "--"}
-        fig, axes = plotting.plt.subplots(1, 3, figsize=(16, 4.6))
-
-        ax = axes[0]
-        for label, by_init in series.items():
-            for which, c in by_init.items():
-                var = c.result.arrays["act_var"][:, 0, :]
-                layers = np.arange(1, var.shape[1] + 1)
-                with np.errstate(divide="ignore", invalid="ignore"):
-                    rel = np.log10(var / var[:, :1])
-                plotting.band(ax, layers, rel, label=f"{label}, {which}", color=colors[label], linestyle=styles[which])
-                factor = _variance_factor(c)
-                if factor is not None:
-                    ax.plot(layers, (layers - 1) * np.log10(factor), color="black", linestyle=":", linewidth=0.8)
-        ax.set_xlabel("hidden layer l (1 = next to the input)")
-        ax.set_ylabel("log10 Var(layer l output) / Var(layer 1 output)")
-        ax.set_title("at initialization (median, 25-75% band over seeds)\ndotted: He et al. theory (l-1) log10 r")
-        ax.legend(fontsize=6, ncol=2)
-
-        ax = axes[1]
-        for label, by_init in series.items():
-            for which, c in by_init.items():
-                a = c.result.arrays
-                n_div = int(a["diverged"].sum())
-                tag = f"{label}, {which}" + (f" ({n_div}/{len(a['diverged'])} diverged)" if n_div else "")
-                curve = np.concatenate([a["probe_loss"][:, :1], a["loss"]], axis=1)
-                curve[a["diverged"].astype(bool)] = np.nan
-                style = {"color": colors[label], "linestyle": styles[which]}
-                if np.isnan(curve).all():
-                    ax.plot([], [], label=tag, **style)
-                else:
-                    plotting.band(ax, np.arange(curve.shape[1]), curve, label=tag, **style)
-        ax.set_xlabel("epoch (0 = initialization)")
-        ax.set_ylabel("training cross-entropy")
-        ax.set_title("training curves (median, 25-75% band; diverged seeds dropped)")
-        ax.legend(fontsize=6)
-
-        ax = axes[2]
-        x = np.arange(len(series))
-        for offset, which in ((-0.2, "matched"), (0.2, "mismatched")):
-            means, los, his = np.array(
-                [
-                    plotting.mean_interval(self.metric("train_accuracy", by_init[which]))
-                    if which in by_init
-                    else (np.nan, np.nan, np.nan)
-                    for by_init in series.values()
-                ]
-            ).T
-            ax.bar(
-                x + offset,
-                np.nan_to_num(means),
-                width=0.4,
-                yerr=plotting.yerr(means, los, his),
-                capsize=3,
-                hatch="//" if which == "mismatched" else None,
-                color=[colors[label] for label in series],
-                edgecolor="black",
-                alpha=0.8,
-            )
-            for xi, mean in zip(x + offset, means, strict=True):
-                if not np.isfinite(mean):
-                    ax.text(xi, 0.02, "all\ndiverged", ha="center", fontsize=6, rotation=90)
-        chance = 1 / cells[0].result.info["n_classes"]
-        ax.axhline(chance, color="black", linestyle=":", linewidth=1)
-        handles = [
-            plotting.plt.Rectangle((0, 0), 1, 1, facecolor="white", edgecolor="black", label="matched"),
-            plotting.plt.Rectangle((0, 0), 1, 1, facecolor="white", edgecolor="black", hatch="//", label="mismatched"),
-            plotting.plt.Line2D([], [], color="black", linestyle=":", label="chance (1 / classes)"),
-        ]
-        ax.set_xticks(x, list(series), fontsize=7)
-        ax.set_ylim(0, 1)
-        ax.set_ylabel(f"train accuracy after {cells[0].params['epochs']} epochs\n(mean, 95% CI (BCa bootstrap))")
-        ax.set_title("does it still train?")
-        ax.legend(handles=handles, fontsize=7)
-        plotting.save(fig, path)
-        depth, width = cells[0].params["depth"], cells[0].params["width"]
-        return (
-            f"Plain MLPs of {depth} hidden layers of {width} units, each activation with its matched and a "
-            "mismatched initializer (solid and dashed). Left: variance of every hidden layer's outputs "
-            "relative to the first at initialization, with He et al.'s prediction for (leaky) ReLU. Middle: "
-            "training loss (epoch 0: on a probe batch of training inputs at initialization; then the mean over "
-            "each epoch's mini-batches), seeds whose loss became non-finite left out. Right: accuracy on the "
-            "probe batch after the short training budget."
-        )
-
 
 def _log10_var_ratio(cell: Cell) -> np.ndarray:
     """log10 of the output variance of the last over the first hidden layer at init, shape ``(S,)``."""
     var = cell.result.arrays["act_var"]
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.log10(var[:, 0, -1] / var[:, 0, 0])
-
-
-def _series(claim: dict, cells: list) -> dict[str, dict]:
-    """Cells grouped by the labels of every grid axis but ``init``: label -> {init label -> cell}."""
-    others = [axis for axis in claim.get("grid", {}) if axis != "init"]
-    series: dict[str, dict] = {}
-    for c in cells:
-        label = ", ".join(c.setting[axis] for axis in others) or "all"
-        series.setdefault(label, {})[c.setting["init"]] = c
-    return series
-
-
-def _variance_factor(cell) -> float | None:
-    """He et al.'s per-layer variance factor ``r = n sigma_w^2 (1 + a^2) / 2`` for (leaky) ReLU, else None.
-
-    ``n sigma_w^2`` is the mean over seeds and hidden-to-hidden layers of the drawn weights'
-    ``fan_in * mean(w^2)``.
-    """
-    act = get_activation(cell.params["activation"])
-    if act.name not in ("relu", "leaky_relu"):
-        return None
-    slope = getattr(act, "slope", 0.0)
-    return float(np.mean(cell.result.arrays["fan_in_w2"][:, 1:-1])) * (1 + slope * slope) / 2

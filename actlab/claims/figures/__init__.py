@@ -10,11 +10,18 @@ from __future__ import annotations
 from pathlib import Path
 
 from actlab.claims.experiments.base import Cell, Experiment
+from actlab.claims.figures.backprop import BackpropFigure
 from actlab.claims.figures.base import Figure
 from actlab.claims.figures.cost import CostFigure
+from actlab.claims.figures.derivatives import DerivativesFigure
+from actlab.claims.figures.init_variance import InitVarianceFigure
+from actlab.claims.figures.single_neuron import SingleNeuronFigure
 
 #: experiment type -> the figure of its claims
-FIGURES: dict[str, type[Figure]] = {figure.experiment: figure for figure in (CostFigure,)}
+FIGURES: dict[str, type[Figure]] = {
+    figure.experiment: figure
+    for figure in (CostFigure, SingleNeuronFigure, DerivativesFigure, BackpropFigure, InitVarianceFigure)
+}
 
 
 def draw(experiment: Experiment, claim: dict, cells: list[Cell], verdict: dict, path: Path) -> str:
