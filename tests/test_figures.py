@@ -42,7 +42,12 @@ def test_a_band_drops_the_positions_where_no_seed_is_finite():
 def _cost_cell(cell_id: str, activation: str, ratio: np.ndarray) -> Cell:
     arrays = {"seconds_per_element": ratio * 1e-9, "reference_seconds_per_element": np.full(len(ratio), 1e-9)}
     params = {"activation": activation, "size": 1000, "dtype": "float64"}
-    return Cell(cell_id, {"activation": activation}, params, CellResult(arrays, {"machine": {"cpu": "c", "numpy": "2", "blas": "b"}}))
+    return Cell(
+        cell_id,
+        {"activation": activation},
+        params,
+        CellResult(arrays, {"machine": {"cpu": "c", "numpy": "2", "blas": "b"}}),
+    )
 
 
 def test_the_cost_figure_shows_the_cells_the_verdict_measured_in_their_roles(tmp_path):
