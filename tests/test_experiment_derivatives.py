@@ -23,9 +23,9 @@ def small(spec):
     return measure(spec, SMALL["z_range"], SMALL["grid_step"], SMALL["fd_step"], SMALL["plot_range"])
 
 
-def cell(params: dict, n_seeds: int = 1, cell_id: str = "c") -> Cell:
+def cell(params: dict, n_seeds: int = 1, cell_id: str = "c", setting: dict | None = None) -> Cell:
     params = {**SMALL, **params}
-    return Cell(cell_id, {}, params, EXP.run(params, Seeds(n_seeds, key=("test",)), {}))
+    return Cell(cell_id, setting or {}, params, EXP.run(params, Seeds(n_seeds, key=("test",)), {}))
 
 
 def test_zoo_is_every_registered_activation_but_the_composites():
@@ -122,22 +122,32 @@ def test_figure_writes_a_png(tmp_path):
 
 
 def test_the_table_colours_a_claim_by_its_condition_s_verdict():
-    """Green or red is the verdict of the condition measured on the claiming cell, not a new comparison."""
+    """Green or red is the verdict of the condition measured on the claiming cell, not a new comparison;
+    a negative control's wrong bound on the same activation gets its own row and line."""
     cells = [
         cell({"activations": ["sigmoid"], "claimed_max": 0.25}, cell_id="true"),
         cell({"activations": ["tanh"], "claimed_max": 0.5}, cell_id="wrong"),
         cell({"activations": ["relu"], "claimed_max": 1.0}, cell_id="unjudged"),
         cell({"activations": ["relu", "hard_swish"]}, cell_id="zoo"),
+        cell({"activations": ["sigmoid"], "claimed_max": 0.2}, cell_id="control", setting={"activation": "bad"}),
     ]
     verdict = {
         "conditions": [
             {"role": "judged", "cells": ["true"], "verdict": "verified"},
-            {"role": "control", "cells": ["wrong"], "verdict": "violated"},
+            {"role": "judged", "cells": ["wrong"], "verdict": "violated"},
+            {"role": "control", "cells": ["control"], "verdict": "violated"},
         ]
     }
     figure = FIGURES["derivative_bounds"].from_verdict(EXP, {"decision": {"threshold": 1e-6}}, cells, verdict)
-    assert [r[0] for r in figure.rows] == ["sigmoid", "tanh", "relu", "hard_swish"]
-    assert figure.row_colors == [ROW_COLORS["verified"], ROW_COLORS["violated"], "white", "white"]
-    assert figure.rows[1][-2:] == ["max = 0.5", f"{EXP.metric('bound_error', cells[1])[0]:.2g}"]
-    assert figure.rows[3][-2:] == ["", ""]
-    assert [p.claimed_max for p in figure.panels] == [0.25, 0.5, 1.0, None]
+    assert [r[0] for r in figure.rows] == ["sigmoid", "sigmoid (bad) [control]", "tanh", "relu", "hard_swish"]
+    violated, verified = ROW_COLORS["violated"], ROW_COLORS["verified"]
+    assert figure.row_colors == [verified, violated, violated, "white", "white"]
+    assert figure.rows[0][-2] == "max = 0.25" and figure.rows[1][-2] == "max = 0.2"
+    assert figure.rows[2][-2:] == ["max = 0.5", f"{EXP.metric('bound_error', cells[1])[0]:.2g}"]
+    assert figure.rows[4][-2:] == ["", ""]
+    assert [p.claimed_max for p in figure.panels] == [
+        [(0.25, "judged"), (0.2, "control")],
+        [(0.5, "judged")],
+        [(1.0, "judged")],
+        [],
+    ]

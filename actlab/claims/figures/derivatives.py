@@ -9,26 +9,34 @@ from pathlib import Path
 import numpy as np
 
 from actlab.claims import plotting
-from actlab.claims.experiments.base import Cell
+from actlab.claims.experiments.base import Cell, cell_roles
 from actlab.claims.experiments.derivatives import PLATEAU_TOL
 from actlab.claims.figures.base import Figure
 
 #: panels per row of the derivative plots
 N_COLS = 6
+#: how a claimed maximum is drawn: the claim's own bounds, and a negative control's wrong one
+CLAIM_LINES = {
+    "judged": {"color": "tab:red", "linestyle": "--", "linewidth": 1},
+    "control": {"color": "tab:purple", "linestyle": ":", "linewidth": 1.4},
+}
 #: table row colour of a claimed activation, by the verdict of the condition measured on its cell
 ROW_COLORS = {"verified": "#d9f2d9", "supported": "#d9f2d9", "violated": "#f8d7d7", "refuted": "#f8d7d7"}
 
 
 def _merge(cells: list[Cell]) -> tuple[dict, dict]:
-    """Activation name -> measured row (first cell wins) and -> the claim of the cell naming it alone."""
+    """Activation name -> measured row (first cell wins) and -> the cells naming it alone with a claim.
+
+    Several cells may claim bounds for one activation (a true bound and a negative control's
+    wrong one, say); each keeps its own claim.
+    """
     table, claims = {}, {}
     for c in cells:
         a = c.result.arrays
         for i, spec in enumerate(c.result.info["activations"]):
             name = spec["name"]
             if len(c.result.info["activations"]) == 1 and any(k.startswith("claimed_") for k in c.params):
-                claims[name] = {k: v for k, v in c.params.items() if k.startswith("claimed_")}
-                claims[name]["cell"] = c
+                claims.setdefault(name, []).append(c)
             if name in table:
                 continue
             row = {k: a[k][i] for k in a if k not in ("plot_z", "seeds")}
@@ -57,7 +65,7 @@ def _where(lo: float, hi: float, z_max: float, kinks: list) -> str:
 
 
 def _claim_text(claim: dict) -> str:
-    """The claimed bounds of one activation, as the table writes them."""
+    """The claimed bounds of one activation (a cell's params), as the table writes them."""
     parts = []
     if claim.get("claimed_max") is not None:
         parts.append(f"max = {claim['claimed_max']:g}")
@@ -80,8 +88,9 @@ class DerivativePanel:
         The plot grid and ``f'`` there from the backward pass.
     z_dots, numeric : ndarray, shape (m,)
         Every 25th grid point and the central difference of the forward pass there (NaN at kinks).
-    claimed_max : float or None
-        The claimed maximum of ``f'`` for this activation, if a cell claims one.
+    claimed_max : list of (float, str)
+        Each claimed maximum of ``f'`` for this activation and the role of the condition measured
+        on the claiming cell (``control`` for a negative control's wrong bound, else ``judged``).
     max_analytic : float
         The refined maximum of ``f'`` from the backward pass.
     mismatch : bool
@@ -94,7 +103,7 @@ class DerivativePanel:
     analytic: np.ndarray
     z_dots: np.ndarray
     numeric: np.ndarray
-    claimed_max: float | None
+    claimed_max: list
     max_analytic: float
     mismatch: bool
 
@@ -109,12 +118,13 @@ class DerivativesFigure(Figure):
         One per activation measured, in the order of the cells (the first cell measuring an
         activation provides it).
     rows : list of list of str
-        The table, one row per activation (the same order): name, maximum by central
-        differences and by backward, where it is attained, the two minima, the kinks, the claim
-        and its ``bound_error`` (the last two empty for an activation no cell claims alone).
+        The table, one row per activation and claim (the same order): name (with the claiming
+        cell's label when it differs, and ``[control]`` for a negative control), maximum by
+        central differences and by backward, where it is attained, the two minima, the kinks,
+        the claim and its ``bound_error`` (the last two empty for an activation no cell claims alone).
     row_colors : list of str
         Per row, the verdict's colour (:data:`ROW_COLORS`) of the condition measured on the
-        cell claiming the activation; white when there is none.
+        claiming cell; white when there is none.
     sources : str
         The claim's sources, as the table's header and the legend name them.
     threshold : float
@@ -135,10 +145,11 @@ class DerivativesFigure(Figure):
     def from_verdict(cls, experiment, claim, cells, verdict):
         table, claims = _merge(cells)
         outcome = {cell_id: cond["verdict"] for cond in verdict["conditions"] for cell_id in cond["cells"]}
+        roles = cell_roles(verdict)
         z_max = max(c.params.get("z_range", experiment.defaults["z_range"]) for c in cells)
         panels, rows, colors = [], [], []
         for name, r in table.items():
-            claimed = claims.get(name, {})
+            claiming = claims.get(name, [])
             panels.append(
                 DerivativePanel(
                     name,
@@ -146,26 +157,33 @@ class DerivativesFigure(Figure):
                     r["curve_analytic"],
                     r["z"][::25],
                     r["curve_numeric"][::25],
-                    claimed.get("claimed_max"),
+                    [
+                        (c.params["claimed_max"], "control" if roles.get(c.id) == "control" else "judged")
+                        for c in claiming
+                        if c.params.get("claimed_max") is not None
+                    ],
                     r["max_analytic"],
                     bool(r["gap"] > 1e-3),
                 )
             )
-            error = f"{float(experiment.metric('bound_error', claimed['cell'])[0]):.2g}" if claimed else ""
-            rows.append(
-                [
-                    name,
-                    _fmt(r["max_numeric"]),
-                    _fmt(r["max_analytic"]),
-                    _where(r["argmax_lo"], r["argmax_hi"], z_max, r["kinks"]),
-                    _fmt(r["min_numeric"]),
-                    _fmt(r["min_analytic"]),
-                    ", ".join(f"{k:.3g} ({lv:.4g} | {rv:.4g})" for k, lv, rv in r["kinks"]) or "none",
-                    _claim_text(claimed),
-                    error,
-                ]
-            )
-            colors.append(ROW_COLORS.get(outcome.get(claimed["cell"].id), "white") if claimed else "white")
+            measured = [
+                _fmt(r["max_numeric"]),
+                _fmt(r["max_analytic"]),
+                _where(r["argmax_lo"], r["argmax_hi"], z_max, r["kinks"]),
+                _fmt(r["min_numeric"]),
+                _fmt(r["min_analytic"]),
+                ", ".join(f"{k:.3g} ({lv:.4g} | {rv:.4g})" for k, lv, rv in r["kinks"]) or "none",
+            ]
+            if not claiming:
+                rows.append([name, *measured, "", ""])
+                colors.append("white")
+            for c in claiming:
+                label = c.setting.get("activation", name)
+                label = name if label == name else f"{name} ({label})"
+                label += " [control]" if roles.get(c.id) == "control" else ""
+                error = f"{float(experiment.metric('bound_error', c)[0]):.2g}"
+                rows.append([label, *measured, _claim_text(c.params), error])
+                colors.append(ROW_COLORS.get(outcome.get(c.id), "white"))
         sources = "sources " + ", ".join(claim.get("sources", [])) if claim.get("sources") else "the claim"
         return cls(panels, rows, colors, sources, claim["decision"]["threshold"], z_max)
 
@@ -178,8 +196,8 @@ class DerivativesFigure(Figure):
             ax = fig.add_subplot(grid[i // N_COLS, i % N_COLS])
             ax.plot(p.z, p.analytic, color="tab:blue", linewidth=1.6)
             ax.plot(p.z_dots, p.numeric, "o", color="tab:orange", markersize=2.5)
-            if p.claimed_max is not None:
-                ax.axhline(p.claimed_max, color="tab:red", linestyle="--", linewidth=1)
+            for value, role in p.claimed_max:
+                ax.axhline(value, **CLAIM_LINES[role])
             mismatch = "\nbackward is NOT d/dz of forward" if p.mismatch else ""
             ax.set_title(f"{p.name}: max f' = {_fmt(p.max_analytic)}{mismatch}", fontsize=9)
             if i % N_COLS == 0:
@@ -194,7 +212,12 @@ class DerivativesFigure(Figure):
                 plotting.plt.Line2D(
                     [], [], color="tab:orange", marker="o", linestyle="", label="central difference of forward"
                 ),
-                plotting.plt.Line2D([], [], color="tab:red", linestyle="--", label=f"claimed max ({self.sources})"),
+                plotting.plt.Line2D([], [], **CLAIM_LINES["judged"], label=f"claimed max ({self.sources})"),
+                *(
+                    [plotting.plt.Line2D([], [], **CLAIM_LINES["control"], label="negative control's wrong max")]
+                    if any(role == "control" for p in self.panels for _, role in p.claimed_max)
+                    else []
+                ),
             ],
             loc="center",
             fontsize=9,
