@@ -11,10 +11,11 @@ from pathlib import Path
 
 from actlab.claims.experiments.base import Cell, Experiment
 from actlab.claims.figures.base import Figure
+from actlab.claims.figures.convergence import ConvergenceFigure
 from actlab.claims.figures.cost import CostFigure
 
 #: experiment type -> the figure of its claims
-FIGURES: dict[str, type[Figure]] = {figure.experiment: figure for figure in (CostFigure,)}
+FIGURES: dict[str, type[Figure]] = {figure.experiment: figure for figure in (CostFigure, ConvergenceFigure)}
 
 
 def draw(experiment: Experiment, claim: dict, cells: list[Cell], verdict: dict, path: Path) -> str:
