@@ -13,9 +13,12 @@ from actlab.claims.experiments.base import Cell, Experiment
 from actlab.claims.figures.base import Figure
 from actlab.claims.figures.convergence import ConvergenceFigure
 from actlab.claims.figures.cost import CostFigure
+from actlab.claims.figures.gradient_flow import GradientFlowFigure
 
 #: experiment type -> the figure of its claims
-FIGURES: dict[str, type[Figure]] = {figure.experiment: figure for figure in (CostFigure, ConvergenceFigure)}
+FIGURES: dict[str, type[Figure]] = {
+    figure.experiment: figure for figure in (CostFigure, ConvergenceFigure, GradientFlowFigure)
+}
 
 
 def draw(experiment: Experiment, claim: dict, cells: list[Cell], verdict: dict, path: Path) -> str:
