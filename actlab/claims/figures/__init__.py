@@ -14,11 +14,13 @@ from actlab.claims.figures.base import Figure
 from actlab.claims.figures.born_dead import BornDeadFigure
 from actlab.claims.figures.convergence import ConvergenceFigure
 from actlab.claims.figures.cost import CostFigure
+from actlab.claims.figures.dying import DyingFigure
 from actlab.claims.figures.gradient_flow import GradientFlowFigure
 
 #: experiment type -> the figure of its claims
 FIGURES: dict[str, type[Figure]] = {
-    figure.experiment: figure for figure in (CostFigure, ConvergenceFigure, GradientFlowFigure, BornDeadFigure)
+    figure.experiment: figure
+    for figure in (CostFigure, ConvergenceFigure, GradientFlowFigure, BornDeadFigure, DyingFigure)
 }
 
 
