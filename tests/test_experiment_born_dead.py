@@ -11,7 +11,8 @@ import jsonschema
 import numpy as np
 import pytest
 
-from actlab.claims.experiments import EXPERIMENTS, Cell
+from actlab.claims import figures, stats
+from actlab.claims.experiments import EXPERIMENTS, Cell, CellResult
 from actlab.claims.experiments.born_dead import lu_formula
 from actlab.claims.judging import judge
 from actlab.engine import Seeds
@@ -126,5 +127,33 @@ def test_judge_splits_by_depth_into_a_mixed_verdict(tmp_path, preregistered):
     assert verdict["verdict"] == "mixed"
     assert [c["verdict"] for c in verdict["conditions"]] == ["refuted", "supported"]
     assert verdict["headline_condition"] == "depth=20"
-    caption = EXP.figure(claim, cells, verdict, tmp_path / "figure.png")
+    caption = figures.draw(EXP, claim, cells, verdict, tmp_path / "figure.png")
     assert (tmp_path / "figure.png").stat().st_size > 0 and "1 - (1 - 2^-N)^depth" in caption
+
+
+def test_the_figure_shows_every_depth_and_width_with_exact_binomial_intervals(tmp_path):
+    rng = np.random.default_rng(0)
+
+    def stored(depth: int) -> Cell:
+        arrays = {
+            "widths": np.array(WIDTHS),
+            "born_dead": rng.random((40, len(WIDTHS))) < 0.3 * depth,
+            "born_dead_contrast": rng.random((10, len(WIDTHS))) < 0.1,
+        }
+        p = params(depth, contrast_init="randomized_asymmetric")
+        return Cell(f"depth-{depth}", {"depth": str(depth)}, p, CellResult(arrays, {}))
+
+    cells = [stored(3), stored(1)]
+    claim = {"decision": {"threshold": 0.9}}
+    figure = figures.FIGURES["born_dead"].from_verdict(EXP, claim, cells, {"conditions": []})
+    assert list(figure.depths) == [1, 3] and figure.counts == {"measured": 40, "contrast": 10}
+    np.testing.assert_array_equal(figure.maps["measured"][:, 1], cells[0].result.arrays["born_dead"].mean(axis=0))
+    np.testing.assert_array_equal(figure.maps["contrast"][:, 0], cells[1].result.arrays["born_dead_contrast"].mean(0))
+    np.testing.assert_array_equal(figure.maps["formula"], lu_formula(np.array(WIDTHS)[:, None], np.array([[1, 3]])))
+    dead = cells[0].result.arrays["born_dead"][:, 2].astype(float)  # depth 3, width 3
+    rate = figure.rates[2]
+    assert rate.label == "N = 3" and rate.binary and rate.mean[1] == dead.mean()
+    assert (rate.lo[1], rate.hi[1]) == stats.interval(dead, binary=True)
+    caption = figures.draw(EXP, claim, cells, {"conditions": []}, tmp_path / "f.png")
+    assert "measured with randomized_asymmetric (Lu et al.'s remedy)" in caption
+    assert (tmp_path / "f.png").stat().st_size > 10_000

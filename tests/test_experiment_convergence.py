@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from actlab.claims import judging
+from actlab.claims import figures, judging, stats
 from actlab.claims.experiments import EXPERIMENTS
-from actlab.claims.experiments.base import Cell
+from actlab.claims.experiments.base import Cell, CellResult
 from actlab.claims.experiments.convergence import ConvergenceSpeed, epochs_to_target
 from actlab.claims.register import RegisterError, resolve
 from actlab.engine.datasets import Dataset
@@ -176,6 +176,37 @@ def test_judge_tunes_lr_and_figure(data, tmp_path, preregistered):
     assert cond["op"] == "ratio" and cond["setting"]["activation"] == "sigmoid vs relu"
     assert np.mean(cond["values"]) > np.mean(cond["baseline"])
     verdict = judging.judge(claim, cells, exp, 0)
-    caption = exp.figure(claim, cells, verdict, tmp_path / "figure.png")
+    caption = figures.draw(exp, claim, cells, verdict, tmp_path / "figure.png")
     assert (tmp_path / "figure.png").stat().st_size > 10_000
     assert "epochs" in caption and "0.15" in caption
+
+
+def _stored(activation: str, lr: float, first_hits: list[int]) -> Cell:
+    """A stored cell of 4 epochs whose seeds first reach the target error 0.15 at the epochs ``first_hits``."""
+    err = np.where(np.arange(5) >= np.array(first_hits)[:, None], 0.1, 0.5)
+    params = {**BASE, "epochs": 4, "lr": lr}
+    setting = {"activation": activation, "lr": str(lr)}
+    return Cell(f"{activation}-{lr}", setting, params, CellResult({"train_error": err}, {"n_train": 200}))
+
+
+def test_the_figure_shows_the_tuned_cells_the_verdict_measured(tmp_path):
+    exp = EXPERIMENTS["convergence_speed"]
+    cells = [
+        _stored("relu", 0.03, [1, 2, 2, 3]),
+        _stored("relu", 0.3, [1, 1, 1, 2]),
+        _stored("sigmoid", 0.03, [3, 4, 5, 5]),  # 5: never reached (epochs + 1)
+        _stored("sigmoid", 0.3, [2, 3, 3, 4]),
+    ]
+    claim = {"decision": {"tune": {"over": "lr"}, "contrast": {"baseline": "relu"}}}
+    # the verdict's pick for relu is not its fastest lr: the figure shows the pick, it does not re-tune
+    verdict = {"conditions": [{"role": "judged", "cells": ["sigmoid-0.3", "relu-0.03"]}]}
+    figure = figures.FIGURES["convergence_speed"].from_verdict(exp, claim, cells, verdict)
+    assert figure.picks == [(0.03, 2.0), (0.3, 3.0)]
+    assert figure.ratios == {"sigmoid": 1.5} and figure.baseline == "relu"
+    assert "lr=0.03" in figure.curves[0].label and list(figure.curves[1].x) == [0, 1, 2, 3, 4]
+    sigmoid = figure.sweeps[1]
+    assert list(sigmoid.x) == [0.03, 0.3] and list(sigmoid.mean) == [4.25, 3.0]
+    slow = exp.metric("epochs_to_target", cells[2])
+    assert (sigmoid.lo[0], sigmoid.hi[0]) == stats.interval(slow, binary=False)
+    caption = figures.draw(exp, claim, cells, verdict, tmp_path / "f.png")
+    assert "stars mark the tuned values" in caption and (tmp_path / "f.png").stat().st_size > 10_000

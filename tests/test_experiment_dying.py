@@ -6,10 +6,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from actlab.claims import judging
+from actlab.claims import figures, judging, stats
 from actlab.claims.experiments import EXPERIMENTS
 from actlab.claims.experiments.base import Cell, CellResult
-from actlab.claims.experiments.dying import DyingUnits, revivals, scope_layers, snapshot_valid
+from actlab.claims.experiments.dying import DyingUnits, revivals, revived_share, scope_layers, snapshot_valid
+from actlab.claims.figures.dying import LOSS_CAP, ActivationFigure, LearningRateFigure, RevivalFigure
 from actlab.claims.register import RegisterError, resolve
 from actlab.engine.datasets import Dataset
 from actlab.engine.network import MLP
@@ -25,6 +26,7 @@ BASE = {
     "lr": 0.1,
     "batch_size": 20,
 }
+DECISION_REVIVED = {"metric": "revived_frac", "compare": "<", "threshold": 0.05}
 SOURCES = {"000": {"file": "000.txt"}, "001": {"file": "001.txt"}, "003": {"file": "003.txt"}}
 
 
@@ -184,7 +186,7 @@ def _judge(claim, data, tmp_path):
     for cid, spec in claim["cells"].items():
         result = exp.run(spec["params"], Seeds(claim["seeds"], key=("test", cid)), data)
         cells.append(Cell(cid, spec["setting"], spec["params"], result))
-    caption = exp.figure(claim, cells, {"conditions": []}, tmp_path / "figure.png")
+    caption = figures.draw(exp, claim, cells, {"conditions": []}, tmp_path / "figure.png")
     assert (tmp_path / "figure.png").stat().st_size > 10_000 and caption
     return judging.conditions(claim, cells, exp)
 
@@ -248,3 +250,88 @@ def test_judge_and_figures(data, tmp_path, preregistered):
     )
     conds = _judge(bars, data, tmp_path)
     assert [c["setting"]["activation"] for c in conds] == ["leaky_relu", "elu"]
+
+
+def _random_cell(cell_id, setting, seed, diverged_epoch=(-1,) * 6, loss_scale=1.0, **params):
+    """A stored cell of 6 seeds (2 hidden layers of 6 units, 3 epochs) with random pre-activation maxima.
+
+    Snapshots from a seed's divergence on are NaN, as :meth:`DyingUnits.run` stores them.
+    """
+    params = {**BASE, "width": 6, "epochs": 3, **params}
+    rng = np.random.default_rng(seed)
+    diverged_epoch = np.array(diverged_epoch)
+    valid = snapshot_valid(diverged_epoch, 4)
+    arrays = {"diverged": diverged_epoch > 0, "diverged_epoch": diverged_epoch}
+    for layer in range(2):
+        zmax = rng.normal(size=(6, 4, 6))
+        arrays[f"dead{layer}"] = zmax <= 0
+        zmax[~valid] = np.nan
+        arrays[f"zmax{layer}"] = zmax
+    for key in ("loss", "accuracy"):
+        arrays[key] = np.where(valid, rng.uniform(0.1, 1.0, (6, 4)) * (loss_scale if key == "loss" else 1), np.nan)
+    info = {"steps_per_epoch": 2, "n_classes": 2, "n_diverged": int(arrays["diverged"].sum())}
+    return Cell(cell_id, setting, params, CellResult(arrays, info))
+
+
+def test_the_revival_figure_pools_each_batch_setting_and_leaves_diverged_nets_out():
+    exp = EXPERIMENTS["dying_units"]
+    cells = [
+        _random_cell("full", {"batch": "full", "layers": "first"}, 0),
+        _random_cell("mini", {"batch": "mini", "layers": "first"}, 1, diverged_epoch=(-1, -1, -1, -1, -1, 2)),
+    ]
+    claim = {"grid": {"batch": ["full", "mini"], "layers": ["first"]}, "decision": DECISION_REVIVED}
+    figure = figures.FIGURES["dying_units"].from_verdict(exp, claim, cells, {"conditions": []})
+    assert isinstance(figure, RevivalFigure) and figure.modes == ["full", "mini"] and figure.threshold == 0.05
+    a = cells[1].result.arrays
+    share = revived_share(a["dead1"], a["diverged"])[:5]
+    mean, lo, hi = figure.revived[1, 1]
+    assert mean == share.mean() and (lo, hi) == stats.interval(share, binary=False)
+    ever, back = revivals(a["dead1"][:5])
+    assert tuple(figure.counts[1, 1]) == (back.sum(axis=1).mean(), ever.sum(axis=1).mean())
+    dead = a["dead0"].mean(axis=2)  # the seed that diverged in epoch 2 is left out from snapshot 2 on
+    expected = [np.median(dead[:, 0]), np.median(dead[:, 1]), np.median(dead[:5, 2]), np.median(dead[:5, 3])]
+    np.testing.assert_allclose(figure.curves[1][0].mid, expected)
+    raster = figure.rasters[1]
+    assert raster.image.shape == (sum(raster.units), 4) and raster.image.any(axis=1).all()
+
+
+def test_the_learning_rate_figure_sorts_the_rates_and_shows_the_metrics_intervals():
+    exp = EXPERIMENTS["dying_units"]
+    cells = [
+        _random_cell("fast", {"lr": "1.0"}, 2, diverged_epoch=(-1, -1, -1, -1, 3, 3), lr=1.0),
+        _random_cell("slow", {"lr": "0.1"}, 3, lr=0.1),
+    ]
+    claim = {"grid": {"lr": [1.0, 0.1]}, "decision": {"metric": "dead_frac_epoch1", "threshold": 0.4}}
+    figure = figures.FIGURES["dying_units"].from_verdict(exp, claim, cells, {"conditions": []})
+    assert isinstance(figure, LearningRateFigure)
+    assert list(figure.lrs) == [0.1, 1.0] and figure.n_diverged == [0, 2]
+    end = exp.metric("dead_frac_end", cells[0])
+    finite = end[np.isfinite(end)]
+    assert len(finite) == 4 and figure.stages[1].mean[1] == finite.mean()
+    assert (figure.stages[1].lo[1], figure.stages[1].hi[1]) == stats.interval(finite, binary=False)
+    assert figure.layers[1].mean[0] == cells[1].result.arrays["dead1"][:, 1].mean(axis=1).mean()
+    np.testing.assert_allclose(figure.loss.mid, [np.nanmedian(exp.metric("final_loss", c)) for c in cells[::-1]])
+
+
+def test_the_activation_figure_shows_binomial_divergence_and_caps_the_loss(tmp_path):
+    exp = EXPERIMENTS["dying_units"]
+    in_epoch_1 = (1,) * 6
+    cells = [
+        _random_cell("relu-1", {"activation": "relu", "lr": "1.0"}, 4, loss_scale=1e4, activation="relu"),
+        _random_cell("elu-1", {"activation": "elu", "lr": "1.0"}, 5, diverged_epoch=(-1, 2) * 3, activation="elu"),
+        _random_cell("elu-0.5", {"activation": "elu", "lr": "0.5"}, 6, diverged_epoch=in_epoch_1, activation="elu"),
+    ]
+    claim = {
+        "grid": {"activation": ["relu", "elu"], "lr": [1.0, 0.5]},
+        "decision": {"metric": "inactive_frac_end", "compare": "<", "threshold": 0.1},
+    }
+    figure = figures.FIGURES["dying_units"].from_verdict(exp, claim, cells, {"conditions": []})
+    assert isinstance(figure, ActivationFigure) and figure.others == ["lr=1.0", "lr=0.5"]
+    assert figure.slots == [(0, 0), (0, 1), (1, 1)] and figure.binary == {"diverged"}
+    assert tuple(figure.bars["diverged"][1]) == (0.5, *stats.interval(np.array([0, 1.0] * 3), binary=True))
+    inactive = exp.metric("inactive_frac_end", cells[1])[::2]
+    assert figure.n_inactive[1] == 3 and figure.bars["inactive_frac_end"][1, 0] == inactive.mean()
+    assert figure.loss[0, 1] == LOSS_CAP and figure.loss_median[0] > LOSS_CAP
+    assert np.isnan(figure.loss_median[2]) and np.isnan(figure.bars["dead_frac_end"][2]).all()
+    caption = figures.draw(exp, claim, cells, {"conditions": []}, tmp_path / "f.png")
+    assert "Each activation" in caption and (tmp_path / "f.png").stat().st_size > 10_000

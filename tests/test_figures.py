@@ -68,3 +68,30 @@ def test_the_cost_figure_shows_the_cells_the_verdict_measured_in_their_roles(tmp
     assert figure.ratios[0, 1][0] == "control"
     caption = draw(cost, {}, cells, verdict, tmp_path / "f.png")
     assert "Measured on c" in caption and (tmp_path / "f.png").stat().st_size > 5_000
+
+
+def _gradient_cell(label: str, activation, depth: int, rng: np.random.Generator) -> Cell:
+    norms = {key: rng.lognormal(size=(6, 2, depth + 1)) for key in ("grad_norm", "delta_norm")}
+    params = {"depth": depth, "activation": activation}
+    return Cell(f"{label}-{depth}", {"gain": label, "depth": str(depth)}, params, CellResult(norms, {}))
+
+
+def test_the_gradient_flow_figure_shows_the_ratios_of_the_norm_the_rule_reads(tmp_path):
+    flow = EXPERIMENTS["gradient_flow"]
+    rng = np.random.default_rng(1)
+    scaled = {"name": "scaled", "base": "tanh", "gain": 1.5}
+    cells = [_gradient_cell(label, act, d, rng) for label, act in (("1.5", scaled), ("tanh", "tanh")) for d in (3, 2)]
+    claim = {"grid": {"gain": ["1.5", "tanh"], "depth": [2, 3]}, "decision": {"metric": "signed_log10_delta_factor"}}
+    figure = FIGURES["gradient_flow"].from_verdict(flow, claim, cells, {"conditions": []})
+    assert [b.label for b in figure.at_init] == ["1.5", "tanh"]  # the deepest nets only
+    trained = np.log10(cells[2].result.arrays["grad_norm"][:, -1])
+    np.testing.assert_allclose(figure.trained[1].mid, np.median(trained, axis=0))
+    points = figure.ratios[0]
+    assert list(points.x) == [2, 3] and points.label == "1.5"
+    delta = cells[0].result.arrays["delta_norm"][:, 0]  # depth 3: the delta norms, not the weight gradients
+    ratio = np.log10(delta[:, 0] / delta[:, 2])
+    assert points.mean[1] == ratio.mean() and (points.lo[1], points.hi[1]) == stats.interval(ratio, binary=False)
+    np.testing.assert_allclose(figure.gain_lines[0], [np.log10(1.5), 2 * np.log10(1.5)])
+    assert figure.gain_lines[1] is None and figure.gain_grid
+    caption = draw(flow, claim, cells, {"conditions": []}, tmp_path / "f.png")
+    assert "first-over-last" in caption and (tmp_path / "f.png").stat().st_size > 10_000

@@ -29,19 +29,19 @@ is below the bound). Asymmetric initializations such as RAI violate the symmetry
 
 A cell is one depth. For every width in ``widths`` it draws ``n_seeds`` independent nets of
 ``depth`` hidden layers with ``n_inputs`` inputs and one output from the claim's ``init`` (and, for
-the figure, nets from a ``contrast_init`` on the first ``contrast_seeds`` seeds), and runs them on a
-probe set of ``probe_size`` inputs drawn uniformly from ``[-input_limit, input_limit]^n_inputs``
-(each seed its own set, from its ``"probe"`` stream). Nothing is trained. Per net it records whether
-the output is the same for every probe input (*born dead*; a finite probe set can only over-count,
-and with one input dimension and zero biases two probe inputs of opposite sign already decide it
-exactly), the first hidden layer that is constant over the probe set, and whether some hidden layer
-is all zero at the first probe input (the event whose probability is the formula above).
+the figure, :mod:`actlab.claims.figures.born_dead`, nets from a ``contrast_init`` on the first
+``contrast_seeds`` seeds), and runs them on a probe set of ``probe_size`` inputs drawn uniformly
+from ``[-input_limit, input_limit]^n_inputs`` (each seed its own set, from its ``"probe"`` stream).
+Nothing is trained. Per net it records whether the output is the same for every probe input (*born
+dead*; a finite probe set can only over-count, and with one input dimension and zero biases two
+probe inputs of opposite sign already decide it exactly), the first hidden layer that is constant
+over the probe set, and whether some hidden layer is all zero at the first probe input (the event
+whose probability is the formula above).
 """
 
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import numpy as np
 
@@ -143,92 +143,6 @@ class BornDead(Experiment):
     @metric("born dead (0/1) minus 1 - (1 - 2^-N)^depth; its mean is the measured rate minus the formula")
     def born_dead_minus_formula(self, cell: Cell) -> np.ndarray:
         return _at_judged_width(cell, "born_dead") - lu_formula(cell.params["width"], cell.params["depth"])
-
-    def figure(self, claim, cells, verdict, path: Path) -> str:
-        from actlab.claims import plotting  # matplotlib: needed by judge jobs only, not by training jobs
-
-        cells = sorted(cells, key=lambda c: c.params["depth"])
-        depths = np.array([c.params["depth"] for c in cells])
-        widths = cells[0].result.arrays["widths"]
-        p = cells[0].params
-        names = {k: get_initializer(p[k]).name for k in INIT_KEYS if k in p}
-        maps = {"measured": np.stack([c.result.arrays["born_dead"].mean(axis=0) for c in cells], axis=1)}
-        maps["formula"] = lu_formula(widths[:, None], depths[None, :])
-        if "contrast_init" in names:
-            maps["contrast"] = np.stack([c.result.arrays["born_dead_contrast"].mean(axis=0) for c in cells], axis=1)
-        titles = {
-            "measured": f"measured, {names['init']}",
-            "formula": "formula 1 - (1 - 2^-N)^depth",
-            "contrast": f"measured, {names.get('contrast_init')}",
-        }
-        counts = {
-            key: len(cells[0].result.arrays["born_dead" + ("_contrast" if key == "contrast" else "")])
-            for key in maps
-            if key != "formula"
-        }
-        fig, grid = plotting.plt.subplots(2, 2, figsize=(12, 9))
-        axes = list(grid.ravel())
-        for ax in axes[len(maps) : -1]:
-            ax.set_visible(False)
-        for ax, (key, values) in zip(axes, maps.items(), strict=False):
-            image = ax.imshow(values, vmin=0, vmax=1, cmap="magma", aspect="auto", origin="lower")
-            for (i, j), v in np.ndenumerate(values):
-                ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=7, color="white" if v < 0.6 else "black")
-            ax.set_xticks(range(len(depths)), depths)
-            ax.set_yticks(range(len(widths)), widths)
-            ax.set_xlabel("depth (hidden layers)")
-            ax.set_ylabel("width N (units per hidden layer)")
-            count = f" ({counts[key]} nets per cell)" if key in counts else ""
-            ax.set_title(f"P(born dead): {titles[key]}{count}", fontsize=9)
-            ax.grid(False)
-            fig.colorbar(image, ax=ax, label="probability")
-
-        ax = axes[-1]
-        n = len(cells[0].result.arrays["born_dead"])
-        for i, width in enumerate(widths):
-            rates, los, his = np.array(
-                [plotting.mean_interval(c.result.arrays["born_dead"][:, i], binary=True) for c in cells]
-            ).T
-            line = ax.errorbar(
-                depths,
-                rates,
-                yerr=plotting.yerr(rates, los, his),
-                marker="o",
-                markersize=3,
-                capsize=2,
-                label=f"N = {width}",
-            )
-            color = line[0].get_color()
-            ax.plot(depths, maps["formula"][i], color=color, linestyle="--", linewidth=1)
-        threshold = claim["decision"]["threshold"]
-        ax.axhline(threshold, color="black", linestyle=":", linewidth=1)
-        style = [
-            plotting.plt.Line2D(
-                [], [], color="gray", marker="o", label=f"measured, {names['init']} (95% CI (exact binomial))"
-            ),
-            plotting.plt.Line2D([], [], color="gray", linestyle="--", label="formula 1 - (1 - 2^-N)^depth"),
-            plotting.plt.Line2D([], [], color="black", linestyle=":", label=f"decision threshold {threshold}"),
-        ]
-        legend = ax.legend(fontsize=7, title="width", loc="lower right")
-        ax.add_artist(legend)
-        ax.legend(handles=style, fontsize=7, loc="upper left", bbox_to_anchor=(0.0, 0.87), frameon=True, framealpha=0.9)
-        ax.set_xscale("log")
-        ax.set_xticks(depths, depths)
-        ax.minorticks_off()
-        ax.set_ylim(-0.02, 1.02)
-        ax.set_xlabel("depth (hidden layers, log scale)")
-        ax.set_ylabel("fraction of nets born dead")
-        ax.set_title(f"{n} nets per point; judged width N = {p['width']}")
-        plotting.save(fig, path)
-        return (
-            f"Fraction of ReLU nets ({p.get('n_inputs', 1)} input(s), {n} independent draws per cell, biases "
-            f"{get_initializer(p.get('bias_init', 'zeros')).name}) whose output is the same for all "
-            f"{p.get('probe_size', 64)} probe inputs at initialization, by depth and width. Heat maps: measured with "
-            f"{names['init']}, Lu et al.'s expression 1 - (1 - 2^-N)^depth (the exact probability that some "
-            "hidden layer is all zero at one input, hence an upper bound over a domain)"
-            + (f", and measured with {names['contrast_init']} (Lu et al.'s remedy)" if "contrast_init" in names else "")
-            + ". Bottom right: the measured rates and the formula against depth, with 95% CI (exact binomial)."
-        )
 
 
 def _at_judged_width(cell: Cell, key: str) -> np.ndarray:

@@ -8,8 +8,6 @@ plain MLP of ``depth`` hidden layers of ``width`` units; the probe measures, on 
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 
 from actlab.claims.experiments.base import (
@@ -88,15 +86,15 @@ class GradientFlow(Experiment):
 
     @metric("log10 of ||dL/dW|| of the first hidden layer over the last hidden layer, at init")
     def log10_grad_ratio(self, cell: Cell) -> np.ndarray:
-        return _log10_ratio(cell, "grad_norm")
+        return log10_ratio(cell, "grad_norm")
 
     @metric("|log10 ratio| of first to last hidden-layer weight-gradient norms, at init")
     def abs_log10_grad_ratio(self, cell: Cell) -> np.ndarray:
-        return np.abs(_log10_ratio(cell, "grad_norm"))
+        return np.abs(log10_ratio(cell, "grad_norm"))
 
     @metric("log10 first/last hidden-layer weight-gradient norm ratio after training")
     def log10_grad_ratio_trained(self, cell: Cell) -> np.ndarray:
-        return _log10_ratio(cell, "grad_norm", stage=-1)
+        return log10_ratio(cell, "grad_norm", stage=-1)
 
     @metric("log10 of the relative weight change of the first over the last hidden layer")
     def log10_change_ratio(self, cell: Cell) -> np.ndarray:
@@ -109,7 +107,7 @@ class GradientFlow(Experiment):
         "at init"
     )
     def abs_log10_delta_ratio(self, cell: Cell) -> np.ndarray:
-        return np.abs(_log10_ratio(cell, "delta_norm"))
+        return np.abs(log10_ratio(cell, "delta_norm"))
 
     @metric(
         "log10 of the per-layer factor (||delta_1|| / ||delta_L||)^(1/(L-1)) at init, times the sign of log10 "
@@ -127,60 +125,8 @@ class GradientFlow(Experiment):
         factor, gain = _delta_factor(cell)
         return np.full(len(factor), np.nan) if gain is None else np.abs(factor - gain) / gain
 
-    def figure(self, claim, cells, verdict, path: Path) -> str:
-        from actlab.claims import plotting  # matplotlib: needed by judge jobs only, not by training jobs
 
-        series_axis = _series_axis(claim)
-        deepest = max(c.params["depth"] for c in cells)
-        fig, axes = plotting.plt.subplots(1, 3, figsize=(14, 4))
-        for stage, ax, title in ((0, axes[0], "at initialization"), (-1, axes[1], "after training")):
-            for c in cells:
-                if c.params["depth"] != deepest:
-                    continue
-                norms = c.result.arrays["grad_norm"][:, stage, :]
-                layers = np.arange(1, norms.shape[1] + 1)
-                plotting.band(ax, layers, np.log10(norms), label=c.setting.get(series_axis, c.id))
-            ax.set_xlabel("layer (1 = next to the input; last = output layer)")
-            ax.set_ylabel("log10 ||dL/dW_l||  (median, 25-75% band)")
-            ax.set_title(f"depth {deepest}, {title}")
-        axes[0].legend(title=series_axis, fontsize=7)
-
-        ax = axes[2]
-        use_delta = "delta" in claim["decision"]["metric"]
-        key = "delta_norm" if use_delta else "grad_norm"
-        series = {}
-        for c in cells:
-            series.setdefault(c.setting.get(series_axis, c.id), []).append(c)
-        for label, members in series.items():
-            members.sort(key=lambda c: c.params["depth"])
-            depths = np.array([c.params["depth"] for c in members])
-            plotting.mean_ci(ax, depths, [_log10_ratio(c, key) for c in members], label=label)
-            gain = getattr(get_activation(members[0].params["activation"]), "gain", None)
-            if use_delta and gain is not None:
-                ax.plot(depths, (depths - 1) * np.log10(gain), "k:", linewidth=1)
-        which = "||delta_1|| / ||delta_L||" if use_delta else "||dL/dW_1|| / ||dL/dW_L||"
-        ax.set_xlabel("depth (hidden layers)")
-        ax.set_ylabel(f"log10 {which} at init\n(mean, 95% CI (BCa bootstrap))")
-        ax.set_title(
-            "first vs last hidden layer" + (" (dotted: (L-1) log10 gain)" if "gain" in claim.get("grid", {}) else "")
-        )
-        ax.axhline(0, color="black", linewidth=0.8)
-        ax.legend(title=series_axis, fontsize=7)
-        plotting.save(fig, path)
-        return (
-            "Left, middle: weight-gradient norm of every layer of the deepest nets at init and after "
-            "training. Right: first-over-last hidden-layer ratio against depth (mean over seeds, "
-            "95% CI (BCa bootstrap))."
-        )
-
-
-def _series_axis(claim: dict) -> str:
-    """The grid axis drawn as separate lines: the first one that is not depth."""
-    series = [a for a in claim.get("grid", {}) if a != "depth"]
-    return series[0] if series else "depth"
-
-
-def _log10_ratio(cell: Cell, key: str, stage: int = 0) -> np.ndarray:
+def log10_ratio(cell: Cell, key: str, stage: int = 0) -> np.ndarray:
     """log10 of the first over the last hidden layer's norm ``key`` at a probe ``stage`` (0 = init), ``(S,)``."""
     norms = cell.result.arrays[key][:, stage, :]
     depth = cell.params["depth"]

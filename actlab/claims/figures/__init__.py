@@ -12,15 +12,29 @@ from pathlib import Path
 from actlab.claims.experiments.base import Cell, Experiment
 from actlab.claims.figures.backprop import BackpropFigure
 from actlab.claims.figures.base import Figure
+from actlab.claims.figures.born_dead import BornDeadFigure
+from actlab.claims.figures.convergence import ConvergenceFigure
 from actlab.claims.figures.cost import CostFigure
 from actlab.claims.figures.derivatives import DerivativesFigure
+from actlab.claims.figures.dying import DyingFigure
+from actlab.claims.figures.gradient_flow import GradientFlowFigure
 from actlab.claims.figures.init_variance import InitVarianceFigure
 from actlab.claims.figures.single_neuron import SingleNeuronFigure
 
 #: experiment type -> the figure of its claims
 FIGURES: dict[str, type[Figure]] = {
     figure.experiment: figure
-    for figure in (CostFigure, SingleNeuronFigure, DerivativesFigure, BackpropFigure, InitVarianceFigure)
+    for figure in (
+        GradientFlowFigure,
+        DerivativesFigure,
+        BackpropFigure,
+        InitVarianceFigure,
+        ConvergenceFigure,
+        SingleNeuronFigure,
+        BornDeadFigure,
+        DyingFigure,
+        CostFigure,
+    )
 }
 
 
