@@ -92,10 +92,10 @@ VERDICT = {"conditions": [{"role": "judged", "cells": ["judged"]}, {"role": "con
 
 
 def test_figure_writes_a_png(tmp_path):
-    claim = {"decision": {"threshold": 1e-6}}
+    claim = {"decision": {"threshold": 2e-7}}
     caption = figures.draw(EXP, claim, _checked_cells(), VERDICT, tmp_path / "f.png")
     assert (tmp_path / "f.png").stat().st_size > 10_000
-    assert "NecroReLU" in caption and "1e-6" in caption
+    assert "NecroReLU" in caption and "the claimed 2e-07" in caption
 
 
 def test_the_figure_shades_the_columns_the_verdict_did_not_judge():
