@@ -486,98 +486,6 @@ def test_a_claim_whose_artifacts_were_deleted_is_logged_again(tmp_path):
 
 
 # ---------------------------------------------------------------------------------------------
-# The workflow
-
-
-@pytest.mark.e2e
-def test_quick_run_on_8_cores_logs_each_claim_once(tracked_run):
-    assert sqlite_healthy(tracked_run.workdir / QUICK_STORE)
-    assert sorted(active_runs(tracked_run.uri)) == sorted(tracked_run.claims)
-    check_layout(tracked_run.uri, tracked_run.workdir, tracked_run.claims)
-    parent_id = tracked_run.record(tracked_run.small[0])["parent_run_id"]
-    artifacts = {a.path for a in MlflowClient(tracked_run.uri).list_artifacts(parent_id)}
-    assert {"verdict.json", "figure.png", "verdict.png"} <= artifacts
-
-
-@pytest.mark.e2e
-def test_rerun_and_forced_tracking_change_nothing(tracked_copy):
-    again = tracked_copy.snakemake("--cores", "8", "-n")
-    assert "Nothing to be done" in again.stdout + again.stderr
-    before = {claim: tracked_copy.record(claim) for claim in tracked_copy.claims}
-    forced = tracked_copy.snakemake("--cores", "8", "--forcerun", "track_claims")
-    assert forced.returncode == 0, forced.stderr[-4000:]
-    assert job_counts(tracked_copy.snakemake("--cores", "8", "-n")) == {}
-    check_layout(tracked_copy.uri, tracked_copy.workdir, tracked_copy.claims)
-    assert {claim: tracked_copy.record(claim) for claim in tracked_copy.claims} == before
-    deleted = active_runs(tracked_copy.uri, list(tracked_copy.claims), ViewType.DELETED_ONLY)
-    assert all(not runs for runs in deleted.values())
-
-
-@pytest.mark.e2e
-def test_changed_settings_replace_stale_runs(tracked_copy):
-    config = tracking_config(tracked_copy.workdir, seeds_per_cell=2)
-    assert job_counts(tracked_copy.snakemake("--cores", "2", "-n", configs=[config])) == {"track_claims": 1, "all": 1}
-    result = tracked_copy.snakemake("--cores", "2", configs=[config])
-    assert result.returncode == 0, result.stderr[-4000:]
-    check_layout(tracked_copy.uri, tracked_copy.workdir, tracked_copy.children(cap=2))
-    deleted = active_runs(tracked_copy.uri, list(tracked_copy.claims), ViewType.DELETED_ONLY)
-    assert {claim: len(runs) for claim, runs in deleted.items()} == {c: 1 + n for c, n in tracked_copy.claims.items()}
-
-
-@pytest.mark.e2e
-def test_killed_tracking_job_is_cleaned_up_by_the_next_run(tracked_copy):
-    config = tracking_config(tracked_copy.workdir, seeds_per_cell=2)  # not the default: every claim is logged again
-    killed = tracked_copy.snakemake("--cores", "2", configs=[config], env=kill_tracking_after(3))
-    assert killed.returncode != 0
-    left = [run for runs in active_runs(tracked_copy.uri, list(tracked_copy.claims)).values() for run in runs]
-    assert "RUNNING" in {r.info.status for r in left}, "the job was not killed mid-logging"
-    assert not any((tracked_copy.workdir / path).exists() for path in mlflow_json(tracked_copy.claims))
-    rerun = tracked_copy.snakemake("--cores", "2", configs=[config])
-    assert rerun.returncode == 0, rerun.stderr[-4000:]
-    check_layout(tracked_copy.uri, tracked_copy.workdir, tracked_copy.children(cap=2))
-    every = active_runs(tracked_copy.uri, list(tracked_copy.claims), ViewType.ALL)
-    assert "RUNNING" not in {r.info.status for runs in every.values() for r in runs}
-
-
-@pytest.mark.e2e
-@pytest.mark.parametrize("mlflow_server", server_stores(), indirect=True)
-def test_logging_to_an_mlflow_server(tracked_copy, mlflow_server):
-    """Log a claim again, to a server on loopback: only tracking runs, the layout is the same."""
-    claim = tracked_copy.small[-1]
-    one = Tracked(tracked_copy.workdir, {claim: tracked_copy.claims[claim]})
-    args = {"targets": mlflow_json([claim]), "configs": [tracking_config(one.workdir, uri=mlflow_server)]}
-    assert job_counts(one.snakemake("--cores", "2", "-n", **args)) == {"track_claims": 1}
-    result = one.snakemake("--cores", "2", **args)
-    assert result.returncode == 0, result.stderr[-4000:]
-    check_layout(mlflow_server, one.workdir, one.claims)
-    record = one.record(claim)
-    assert record["tracking_uri"] == mlflow_server
-    artifacts = {a.path for a in MlflowClient(mlflow_server).list_artifacts(record["parent_run_id"])}
-    assert {"verdict.json", "figure.png", "verdict.png"} <= artifacts
-
-
-@pytest.mark.e2e
-def test_unreachable_server_keeps_results_and_only_tracking_reruns(tracked_copy):
-    before = result_hashes(tracked_copy.workdir)
-    records = {claim: tracked_copy.record(claim) for claim in tracked_copy.claims}
-    config = tracking_config(tracked_copy.workdir, uri=f"http://127.0.0.1:{free_port()}")
-    start = time.monotonic()
-    failed = tracked_copy.snakemake("--cores", "2", configs=[config])
-    assert failed.returncode != 0
-    assert time.monotonic() - start < 120
-    assert "is unreachable" in failed.stderr and "nothing was logged" in failed.stderr
-    assert result_hashes(tracked_copy.workdir) == before
-    assert not any((tracked_copy.workdir / path).exists() for path in mlflow_json(tracked_copy.claims))
-    (tracked_copy.workdir / config).unlink()  # back to the quick profile's own store
-    assert job_counts(tracked_copy.snakemake("--cores", "2", "-n")) == {"track_claims": 1, "all": 1}
-    fixed = tracked_copy.snakemake("--cores", "2")
-    assert fixed.returncode == 0, fixed.stderr[-4000:]
-    assert result_hashes(tracked_copy.workdir) == before
-    check_layout(tracked_copy.uri, tracked_copy.workdir, tracked_copy.claims)
-    assert {claim: tracked_copy.record(claim) for claim in tracked_copy.claims} == records
-
-
-# ---------------------------------------------------------------------------------------------
 # Ownership, fingerprints, failures and what the UI shows (library)
 
 
@@ -769,6 +677,98 @@ def test_claims_logged_side_by_side_report_exactly_what_a_dead_server_kept(tmp_p
     for claim in logged:
         runs = store.search_runs([store.get_experiment_by_name(claim).experiment_id], f"tags.claim = '{claim}'")
         assert len(runs) == 1 + 2 * 4 and {run.info.status for run in runs} == {"FINISHED"}
+
+
+# ---------------------------------------------------------------------------------------------
+# The workflow
+
+
+@pytest.mark.e2e
+def test_quick_run_on_8_cores_logs_each_claim_once(tracked_run):
+    assert sqlite_healthy(tracked_run.workdir / QUICK_STORE)
+    assert sorted(active_runs(tracked_run.uri)) == sorted(tracked_run.claims)
+    check_layout(tracked_run.uri, tracked_run.workdir, tracked_run.claims)
+    parent_id = tracked_run.record(tracked_run.small[0])["parent_run_id"]
+    artifacts = {a.path for a in MlflowClient(tracked_run.uri).list_artifacts(parent_id)}
+    assert {"verdict.json", "figure.png", "verdict.png"} <= artifacts
+
+
+@pytest.mark.e2e
+def test_rerun_and_forced_tracking_change_nothing(tracked_copy):
+    again = tracked_copy.snakemake("--cores", "8", "-n")
+    assert "Nothing to be done" in again.stdout + again.stderr
+    before = {claim: tracked_copy.record(claim) for claim in tracked_copy.claims}
+    forced = tracked_copy.snakemake("--cores", "8", "--forcerun", "track_claims")
+    assert forced.returncode == 0, forced.stderr[-4000:]
+    assert job_counts(tracked_copy.snakemake("--cores", "8", "-n")) == {}
+    check_layout(tracked_copy.uri, tracked_copy.workdir, tracked_copy.claims)
+    assert {claim: tracked_copy.record(claim) for claim in tracked_copy.claims} == before
+    deleted = active_runs(tracked_copy.uri, list(tracked_copy.claims), ViewType.DELETED_ONLY)
+    assert all(not runs for runs in deleted.values())
+
+
+@pytest.mark.e2e
+def test_changed_settings_replace_stale_runs(tracked_copy):
+    config = tracking_config(tracked_copy.workdir, seeds_per_cell=2)
+    assert job_counts(tracked_copy.snakemake("--cores", "2", "-n", configs=[config])) == {"track_claims": 1, "all": 1}
+    result = tracked_copy.snakemake("--cores", "2", configs=[config])
+    assert result.returncode == 0, result.stderr[-4000:]
+    check_layout(tracked_copy.uri, tracked_copy.workdir, tracked_copy.children(cap=2))
+    deleted = active_runs(tracked_copy.uri, list(tracked_copy.claims), ViewType.DELETED_ONLY)
+    assert {claim: len(runs) for claim, runs in deleted.items()} == {c: 1 + n for c, n in tracked_copy.claims.items()}
+
+
+@pytest.mark.e2e
+def test_killed_tracking_job_is_cleaned_up_by_the_next_run(tracked_copy):
+    config = tracking_config(tracked_copy.workdir, seeds_per_cell=2)  # not the default: every claim is logged again
+    killed = tracked_copy.snakemake("--cores", "2", configs=[config], env=kill_tracking_after(3))
+    assert killed.returncode != 0
+    left = [run for runs in active_runs(tracked_copy.uri, list(tracked_copy.claims)).values() for run in runs]
+    assert "RUNNING" in {r.info.status for r in left}, "the job was not killed mid-logging"
+    assert not any((tracked_copy.workdir / path).exists() for path in mlflow_json(tracked_copy.claims))
+    rerun = tracked_copy.snakemake("--cores", "2", configs=[config])
+    assert rerun.returncode == 0, rerun.stderr[-4000:]
+    check_layout(tracked_copy.uri, tracked_copy.workdir, tracked_copy.children(cap=2))
+    every = active_runs(tracked_copy.uri, list(tracked_copy.claims), ViewType.ALL)
+    assert "RUNNING" not in {r.info.status for runs in every.values() for r in runs}
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("mlflow_server", server_stores(), indirect=True)
+def test_logging_to_an_mlflow_server(tracked_copy, mlflow_server):
+    """Log a claim again, to a server on loopback: only tracking runs, the layout is the same."""
+    claim = tracked_copy.small[-1]
+    one = Tracked(tracked_copy.workdir, {claim: tracked_copy.claims[claim]})
+    args = {"targets": mlflow_json([claim]), "configs": [tracking_config(one.workdir, uri=mlflow_server)]}
+    assert job_counts(one.snakemake("--cores", "2", "-n", **args)) == {"track_claims": 1}
+    result = one.snakemake("--cores", "2", **args)
+    assert result.returncode == 0, result.stderr[-4000:]
+    check_layout(mlflow_server, one.workdir, one.claims)
+    record = one.record(claim)
+    assert record["tracking_uri"] == mlflow_server
+    artifacts = {a.path for a in MlflowClient(mlflow_server).list_artifacts(record["parent_run_id"])}
+    assert {"verdict.json", "figure.png", "verdict.png"} <= artifacts
+
+
+@pytest.mark.e2e
+def test_unreachable_server_keeps_results_and_only_tracking_reruns(tracked_copy):
+    before = result_hashes(tracked_copy.workdir)
+    records = {claim: tracked_copy.record(claim) for claim in tracked_copy.claims}
+    config = tracking_config(tracked_copy.workdir, uri=f"http://127.0.0.1:{free_port()}")
+    start = time.monotonic()
+    failed = tracked_copy.snakemake("--cores", "2", configs=[config])
+    assert failed.returncode != 0
+    assert time.monotonic() - start < 120
+    assert "is unreachable" in failed.stderr and "nothing was logged" in failed.stderr
+    assert result_hashes(tracked_copy.workdir) == before
+    assert not any((tracked_copy.workdir / path).exists() for path in mlflow_json(tracked_copy.claims))
+    (tracked_copy.workdir / config).unlink()  # back to the quick profile's own store
+    assert job_counts(tracked_copy.snakemake("--cores", "2", "-n")) == {"track_claims": 1, "all": 1}
+    fixed = tracked_copy.snakemake("--cores", "2")
+    assert fixed.returncode == 0, fixed.stderr[-4000:]
+    assert result_hashes(tracked_copy.workdir) == before
+    check_layout(tracked_copy.uri, tracked_copy.workdir, tracked_copy.claims)
+    assert {claim: tracked_copy.record(claim) for claim in tracked_copy.claims} == records
 
 
 # ---------------------------------------------------------------------------------------------
