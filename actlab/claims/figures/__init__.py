@@ -12,10 +12,14 @@ from pathlib import Path
 from actlab.claims.experiments.base import Cell, Experiment
 from actlab.claims.figures.base import Figure
 from actlab.claims.figures.cost import CostFigure
+from actlab.claims.figures.sparsity import InitSparsityFigure, L1SparsityFigure, SparsityFamilyFigure
 from actlab.claims.figures.symmetry import SymmetryFigure
 
 #: experiment type -> the figure of its claims
-FIGURES: dict[str, type[Figure]] = {figure.experiment: figure for figure in (CostFigure, SymmetryFigure)}
+FIGURES: dict[str, type[Figure]] = {
+    figure.experiment: figure
+    for figure in (CostFigure, InitSparsityFigure, L1SparsityFigure, SparsityFamilyFigure, SymmetryFigure)
+}
 
 
 def draw(experiment: Experiment, claim: dict, cells: list[Cell], verdict: dict, path: Path) -> str:
