@@ -14,11 +14,12 @@ from actlab.claims.figures.base import Figure
 from actlab.claims.figures.cost import CostFigure
 from actlab.claims.figures.sparsity import InitSparsityFigure, L1SparsityFigure, SparsityFamilyFigure
 from actlab.claims.figures.symmetry import SymmetryFigure
+from actlab.claims.figures.zoo import ZooFigure
 
 #: experiment type -> the figure of its claims
 FIGURES: dict[str, type[Figure]] = {
     figure.experiment: figure
-    for figure in (CostFigure, InitSparsityFigure, L1SparsityFigure, SparsityFamilyFigure, SymmetryFigure)
+    for figure in (CostFigure, InitSparsityFigure, L1SparsityFigure, SparsityFamilyFigure, SymmetryFigure, ZooFigure)
 }
 
 
