@@ -15,7 +15,8 @@ import numpy as np
 import pytest
 from scipy.stats import rankdata, spearmanr
 
-from actlab.claims.experiments import EXPERIMENTS, Cell
+from actlab.claims import figures, stats
+from actlab.claims.experiments import EXPERIMENTS, Cell, CellResult
 from actlab.claims.experiments.sparsity import rank_rows, spearman_rows, stratified_spearman
 from actlab.claims.judging import judge
 from actlab.engine import Seeds
@@ -84,8 +85,8 @@ def test_symmetric_init_gives_half_zeros_in_expectation_and_less_spread_when_wid
         Cell(f"w{c.params['width']}", {"init": "uniform", "width": str(c.params["width"])}, c.params, c.result)
         for c in (narrow, wide)
     ]
-    assert "one half" in INIT.figure(
-        claim, cells, {"conditions": [{"role": "judged", "cells": ["w4", "w128"]}]}, tmp_path / "f.png"
+    assert "one half" in figures.draw(
+        INIT, claim, cells, {"conditions": [{"role": "judged", "cells": ["w4", "w128"]}]}, tmp_path / "f.png"
     )
 
 
@@ -142,7 +143,8 @@ def test_family_trains_every_member_from_the_same_seeds(data, tmp_path):
     by_width = [spearman_rows(a["sparsity"][:, m], a["test_accuracy"][:, m]) for m in (slice(0, 3), slice(3, 6))]
     np.testing.assert_allclose(FAMILY.metric("rho_test_accuracy", c), np.mean(by_width, axis=0))
     claim = {"grid": {"analysis": [{"label": "l1-within-width", "stratify": "width"}]}, "decision": {}}
-    caption = FAMILY.figure(
+    caption = figures.draw(
+        FAMILY,
         claim,
         [Cell("analysis-l1-within-width", {"analysis": "l1-within-width"}, c.params, c.result)],
         {"conditions": []},
@@ -188,4 +190,108 @@ def test_judge_contrasts_sparsity_against_no_penalty(data, tmp_path, preregister
     assert verdict["conditions"][-1]["verdict"] == "supported"
     assert verdict["headline_condition"] == verdict["conditions"][-1]["condition"] == "l1=0.03 vs 0.0"
     assert verdict["conditions"][-1]["estimate"] > verdict["conditions"][0]["estimate"]
-    assert "L1" in L1.figure(claim, cells, verdict, tmp_path / "figure.png")
+    assert "L1" in figures.draw(L1, claim, cells, verdict, tmp_path / "figure.png")
+
+
+def _points_of(values: np.ndarray) -> tuple[float, float, float]:
+    """The mean and 95% interval a figure should draw for one cell's metric values (finite ones only)."""
+    finite = values[np.isfinite(values)]
+    return (finite.mean(), *stats.interval(finite, binary=False))
+
+
+def test_the_init_figure_marks_the_controls_by_the_verdict_and_draws_the_metric():
+    rng = np.random.default_rng(2)
+    cells = [
+        Cell(
+            f"{init}-{w}",
+            {"init": init, "width": str(w)},
+            {"dataset": "toy", "depth": 2, "width": w},
+            CellResult(
+                {"zero_frac": rng.uniform(0.3, 0.7, (8, 2)), "zero_frac_standardized": rng.uniform(0.4, 0.6, (8, 2))},
+                {"probe_size": 9},
+            ),
+        )
+        for init in ("uniform", "biased")
+        for w in (4, 16)
+    ]
+    verdict = {
+        "conditions": [
+            {"role": "judged", "cells": ["uniform-4", "uniform-16"]},
+            {"role": "control", "cells": ["biased-4"]},
+        ]
+    }
+    figure = figures.FIGURES["init_sparsity"].from_verdict(INIT, {"decision": {"threshold": 0.05}}, cells, verdict)
+    assert figure.rows == [("uniform", 4), ("uniform", 16), ("biased", 4), ("biased", 16)]
+    assert figure.judged == {"uniform"}  # biased-16 is in no condition: not judged either
+    assert [p.style["linestyle"] for p in figure.deviations] == ["-", ":"]
+    np.testing.assert_array_equal(figure.table[1], cells[1].result.arrays["zero_frac"].mean(axis=0))
+    uniform = figure.deviations[0]
+    for i, c in enumerate(cells[:2]):
+        assert (uniform.mean[i], uniform.lo[i], uniform.hi[i]) == _points_of(INIT.metric("abs_dev_from_half", c))
+    assert len(figure.dots) == 8  # one row of dots per cell and input kind
+    np.testing.assert_array_equal(figure.dots[1][1], cells[0].result.arrays["zero_frac_standardized"].mean(axis=1))
+
+
+def _l1_cell(l1: float, rng) -> Cell:
+    zero_frac = rng.uniform(0, 1, (6, 2, 2))
+    arrays = {
+        "zero_frac": zero_frac,
+        "dead_frac": zero_frac / 2,
+        "test_accuracy": rng.uniform(0.5, 1, (6, 2)),
+        "train_accuracy": rng.uniform(0.5, 1, 6),
+        "diverged": np.array([False] * 5 + [True]),
+    }
+    arrays["test_accuracy"][5] = np.nan
+    params = {"dataset": "toy", "depth": 2, "width": 8, "epochs": 3, "l1": l1}
+    return Cell(f"l1-{l1}", {"l1": str(l1)}, params, CellResult(arrays))
+
+
+def test_the_l1_figure_draws_the_metrics_and_the_verdicts_roles():
+    rng = np.random.default_rng(3)
+    cells = [_l1_cell(l1, rng) for l1 in (0.03, 0.0, 0.001)]
+    verdict = {"conditions": [{"role": "judged", "cells": ["l1-0.03"]}, {"role": "control", "cells": ["l1-0.0"]}]}
+    figure = figures.FIGURES["l1_sparsity"].from_verdict(L1, {}, cells, verdict)
+    assert figure.positions == {"0.0": 0, "0.001": 1, "0.03": 2}
+    assert figure.roles == {"0.0": "control", "0.001": "not used", "0.03": "judged"}
+    assert figure.n_diverged == 3
+    (sparsity, dead, init), (test, train) = figure.sparsity[0], figure.accuracy[0]
+    assert [p.label for p in (sparsity, dead, init, test, train)] == [
+        "zeros after training",
+        "units dead on every test input",
+        "zeros at initialization",
+        "test accuracy",
+        "training accuracy",
+    ]
+    for i, c in enumerate([cells[1], cells[2], cells[0]]):  # by coefficient
+        assert (test.mean[i], test.lo[i], test.hi[i]) == _points_of(L1.metric("test_accuracy", c))
+        assert (dead.mean[i], dead.lo[i], dead.hi[i]) == _points_of(L1.metric("dead_frac", c))
+
+
+def test_the_family_figure_draws_each_analysis_rho_and_each_members_means():
+    rng = np.random.default_rng(4)
+    params = {**TRAIN, "widths": [4, 8], "l1_values": [0.0, 0.01, 0.1], "stratify": "width"}
+    arrays = {
+        "sparsity": rng.uniform(0.4, 0.9, (7, 6)),
+        "test_accuracy": rng.uniform(0.5, 1, (7, 6)),
+        "train_accuracy": rng.uniform(0.5, 1, (7, 6)),
+        "diverged": np.zeros((7, 6), bool),
+        "member_width": np.array([4, 4, 4, 8, 8, 8]),
+        "member_l1": np.array([0.0, 0.01, 0.1] * 2),
+    }
+    arrays["sparsity"][:4, 2] = np.nan  # member (4, 0.1) diverged on 4 of the 7 seeds
+    cells = [
+        Cell(f"analysis-{s}", {"analysis": s}, {**params, "stratify": s}, CellResult(arrays)) for s in ("width", "none")
+    ]
+    figure = figures.FIGURES["sparsity_family"].from_verdict(FAMILY, {}, cells, {"conditions": []})
+    assert figure.analyses == ["width", "none"] and figure.n_seeds == 14
+    rho_test, rho_gap = figure.rhos
+    for i, c in enumerate(cells):
+        assert (rho_test.mean[i], rho_test.lo[i], rho_test.hi[i]) == _points_of(FAMILY.metric("rho_test_accuracy", c))
+        assert (rho_gap.mean[i], rho_gap.lo[i], rho_gap.hi[i]) == _points_of(FAMILY.metric("rho_gap", c))
+    accuracy, gap = figure.scatters
+    for m in (0, 2):  # the means of a member are over the seeds (of every cell) where both values are finite
+        x, y = np.tile(arrays["sparsity"][:, m], 2), np.tile(arrays["test_accuracy"][:, m], 2)
+        assert accuracy.means[m] == (*_points_of(x), *_points_of(y[np.isfinite(x)]))
+    np.testing.assert_allclose(
+        gap.nets[3][1], np.tile(arrays["train_accuracy"][:, 3] - arrays["test_accuracy"][:, 3], 2)
+    )

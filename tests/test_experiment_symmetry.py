@@ -12,6 +12,7 @@ import jsonschema
 import numpy as np
 import pytest
 
+from actlab.claims import figures
 from actlab.claims.experiments import EXPERIMENTS, Cell
 from actlab.claims.experiments.symmetry import count_distinct, nearest_earlier_gap
 from actlab.engine import Seeds
@@ -107,6 +108,24 @@ def test_schema_rejects_bad_params():
 
 def test_figure(data, tmp_path):
     cells = [cell(data, init, act) for init in ("zeros", "he_normal") for act in ("relu", "tanh")]
-    caption = EXP.figure({"grid": {"init": ["zeros", "he_normal"]}}, cells, {"conditions": []}, tmp_path / "f.png")
+    caption = figures.draw(
+        EXP, {"grid": {"init": ["zeros", "he_normal"]}}, cells, {"conditions": []}, tmp_path / "f.png"
+    )
     assert (tmp_path / "f.png").stat().st_size > 10_000
     assert "distinct units" in caption
+
+
+def test_the_figure_ends_its_distinct_unit_curves_at_the_metric(data):
+    cells = [cell(data, "zeros"), cell(data, {"name": "constant", "value": 0.3}), cell(data, "he_normal")]
+    figure = figures.FIGURES["symmetric_init"].from_verdict(EXP, {}, cells, {"conditions": []})
+    assert [band.label for band in figure.distinct] == [
+        "zeros, relu",
+        "{'name': 'constant', 'value': 0.3}, relu",
+        "he_normal, relu",
+    ]
+    for band, c in zip(figure.distinct, cells, strict=True):
+        assert band.mid[-1] == np.median(EXP.metric("distinct_units", c))
+    assert list(figure.distinct[0].mid) == [1.0] * 9  # zero weights: one unit, at every epoch
+    assert list(figure.hidden[0].hi) == [0.0] * 9
+    assert figure.distinct[2].mid[-1] == WIDTH
+    assert (figure.width, figure.depth, figure.rtol) == (WIDTH, 2, 1e-6)

@@ -1,16 +1,19 @@
 """The activation zoo: what a cell records, that every declared metric can be read or is refused
 before any job runs, and that the mechanisms it measures come out as they must in settings where
 the answer is known (a linear stack is one map, positive inputs push a unit's weights one way,
-a diverged net loses every unit, PReLU slopes move only when the net learns)."""
+a diverged net loses every unit, PReLU slopes move only when the net learns), and that its
+figures draw the cells the verdict measured, in their roles."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
+from actlab.claims import figures
 from actlab.claims.experiments import EXPERIMENTS
-from actlab.claims.experiments.base import Cell
-from actlab.claims.experiments.zoo import FIGURE_CURVE, linear_map_error, sign_agreement
+from actlab.claims.experiments.base import Cell, CellResult
+from actlab.claims.experiments.zoo import linear_map_error, sign_agreement
+from actlab.claims.figures.zoo import FIGURE_CURVE, ZooCurvesFigure, ZooLayersFigure, ZooSlopesFigure
 from actlab.claims.register import expand_cells
 from actlab.engine.datasets import Dataset
 from actlab.engine.losses import get_loss
@@ -54,7 +57,6 @@ def test_a_cell_records_every_series_with_its_declared_shape(data):
 def test_every_declared_metric_is_read_per_seed_or_refused_before_any_job(data):
     plain = _cell(data, logreg_baseline=True)
     prelu = _cell(data, activation={"name": "prelu", "slope": 0.25})
-    assert set(ZOO.metrics) == set(FIGURE_CURVE)  # every metric's figure draws a series
     for name in ZOO.metrics:
         cell = prelu if name.startswith("slope_") else plain
         ZOO.check_metric(name, cell.params)
@@ -69,6 +71,10 @@ def test_every_declared_metric_is_read_per_seed_or_refused_before_any_job(data):
     for name, (params, message) in refusals.items():
         with pytest.raises(ValueError, match=message):
             ZOO.check_metric(name, {**BASE, "activation": "relu", **params})
+
+
+def test_every_metric_has_the_series_its_figure_draws():
+    assert set(ZOO.metrics) == set(FIGURE_CURVE)
 
 
 def test_an_identity_stack_is_one_linear_map_and_a_relu_stack_is_not(moons):
@@ -206,3 +212,66 @@ def test_paired_claims_give_every_cell_the_same_seed_streams():
     nets = [MLP(2, [8], 2, activation=a, seeds=Seeds(3, key=(0, "claim", "paired"))) for a in ("relu", "swish")]
     for w_relu, w_swish in zip(nets[0].W, nets[1].W, strict=True):
         np.testing.assert_array_equal(w_relu, w_swish)
+
+
+def _recorded(cell_id: str, activation: str, dataset: str, rng, diverged_epoch: int = -1) -> Cell:
+    """A cell with made-up records of 4 seeds, 3 epochs and 2 PReLU layers of 5 units; seed 0 may diverge."""
+    arrays = {name: rng.uniform(0.1, 0.9, (4, 4)) for name in ("train_error", "test_accuracy", "dead_frac")}
+    arrays["diverged_epoch"] = np.array([diverged_epoch, -1, -1, -1])
+    arrays["diverged"] = arrays["diverged_epoch"] >= 0
+    arrays["layer_abs_mean_act"] = rng.uniform(0.1, 0.9, (4, 2))
+    arrays["slopes_init"] = np.full((4, 2, 5), 0.25)
+    arrays["slopes_final"] = rng.normal(0.25, 0.1, (4, 2, 5))
+    params = {**BASE, "dataset": dataset, "activation": activation}
+    return Cell(cell_id, {"activation": activation, "dataset": dataset}, params, CellResult(arrays))
+
+
+def _zoo_figure(metric: str, tmp_path):
+    """The figure of a claim on ``metric`` over two tasks: relu judged, tanh its control, elu in no condition."""
+    rng = np.random.default_rng(5)
+    cells = [
+        _recorded("relu-moons", "relu", "moons", rng, diverged_epoch=2),
+        _recorded("tanh-moons", "tanh", "moons", rng),
+        _recorded("elu-moons", "elu", "moons", rng),
+        _recorded("relu-xor", "relu", "xor", rng),
+    ]
+    verdict = {
+        "conditions": [
+            {"role": "judged", "cells": ["relu-moons", "relu-xor"]},
+            {"role": "control", "cells": ["tanh-moons"]},
+        ]
+    }
+    claim = {"decision": {"metric": metric}}
+    caption = figures.draw(ZOO, claim, cells, verdict, tmp_path / "f.png")
+    assert (tmp_path / "f.png").stat().st_size > 5_000
+    return figures.FIGURES["activation_zoo"].from_verdict(ZOO, claim, cells, verdict), cells, caption
+
+
+def test_the_zoo_curves_show_the_cells_the_verdict_measured_with_a_diverged_run_lost(tmp_path):
+    figure, cells, caption = _zoo_figure("lost_units", tmp_path)
+    assert isinstance(figure, ZooCurvesFigure) and figure.curve == "lost" and "every unit lost" in caption
+    assert figure.tasks == ["moons", "xor"]
+    assert figure.legend[0][0::2] == ("activation=relu", "judged") and len(figure.legend) == 2  # elu is not drawn
+    relu, tanh = figure.bands[0]
+    assert (relu.style["linestyle"], tanh.style["linestyle"]) == ("-", "--")
+    lost = np.array(cells[0].result.arrays["dead_frac"])
+    lost[0, 2:] = 1.0  # from its divergence on, every unit of seed 0 counts as lost
+    np.testing.assert_array_equal(relu.mid, np.median(lost, axis=0))
+    assert figure.diverged == [[("activation=relu", 1, 4)], []]
+    assert figure.logreg == [None, None]
+
+
+def test_the_zoo_layers_figure_draws_each_layers_median(tmp_path):
+    figure, cells, _ = _zoo_figure("abs_mean_activation", tmp_path)
+    assert isinstance(figure, ZooLayersFigure)
+    band = figure.bands[1][0]
+    assert list(band.x) == [1, 2]
+    np.testing.assert_array_equal(band.mid, np.median(cells[3].result.arrays["layer_abs_mean_act"], axis=0))
+
+
+def test_the_zoo_slopes_figure_pools_every_units_learned_slope(tmp_path):
+    figure, cells, caption = _zoo_figure("slope_shift", tmp_path)
+    assert isinstance(figure, ZooSlopesFigure) and "PReLU" in caption
+    assert [len(task) for task in figure.slopes] == [2, 1]
+    np.testing.assert_array_equal(figure.slopes[0][1][0], cells[1].result.arrays["slopes_final"].ravel())
+    assert figure.start == [0.25, 0.25]

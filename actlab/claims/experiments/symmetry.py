@@ -22,8 +22,6 @@ for identical rows, and a greedy count otherwise.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 
 from actlab.claims.experiments.base import (
@@ -131,55 +129,6 @@ class SymmetricInit(Experiment):
     @metric("training-set accuracy at the end")
     def train_accuracy(self, cell: Cell) -> np.ndarray:
         return cell.result.arrays["accuracy"][:, -1]
-
-    def figure(self, claim, cells, verdict, path: Path) -> str:
-        from actlab.claims import plotting  # matplotlib: needed by judge jobs only, not by training jobs
-
-        inits = list(dict.fromkeys(c.setting.get("init", c.id) for c in cells))
-        acts = list(dict.fromkeys(c.setting.get("activation", "") for c in cells))
-        colors = {label: f"C{i}" for i, label in enumerate(inits)}
-        markers = {label: "osD^vP"[i % 6] for i, label in enumerate(inits)}
-        styles = {act: ("-", "--", ":", "-.")[i % 4] for i, act in enumerate(acts)}
-        fills = {act: ("full", "none")[i % 2] for i, act in enumerate(acts)}
-        fig, axes = plotting.plt.subplots(1, 3, figsize=(16, 4.6))
-        for c in cells:
-            a = c.result.arrays
-            epochs = np.arange(a["loss"].shape[1])
-            init, act = c.setting.get("init", c.id), c.setting.get("activation", "")
-            style = {
-                "color": colors[init],
-                "linestyle": styles[act],
-                "marker": markers[init],
-                "markevery": (inits.index(init) + 2 * acts.index(act), max(1, len(epochs) // 4)),
-                "fillstyle": fills[act],
-                "markersize": 5,
-            }
-            label = f"{init}, {act}" if act else init
-            rtol = c.params.get("rtol", 1e-6)
-            plotting.band(axes[0], epochs, a["loss"], label=label, **style)
-            plotting.band(axes[1], epochs, count_distinct(a["gap0"], rtol), label=label, **style)
-            plotting.band(axes[2], epochs, a["max_abs_hidden"].max(axis=2), label=label, **style)
-        axes[0].set_ylabel("training-set cross-entropy")
-        axes[0].set_title("loss (median, 25-75% band over seeds)")
-        width = cells[0].params["width"]
-        axes[1].set_ylabel(f"distinct units in hidden layer 1 (of {width})")
-        axes[1].set_title(f"distinct units (relative tolerance {cells[0].params.get('rtol', 1e-6):g})")
-        axes[1].set_ylim(0, width + 1)
-        axes[2].set_yscale("symlog", linthresh=1e-3)
-        axes[2].set_ylabel("max |hidden output| over inputs and layers")
-        axes[2].set_title("hidden activations (symlog: 0 is drawn at 0)")
-        for ax in axes:
-            ax.xaxis.set_major_locator(plotting.matplotlib.ticker.MaxNLocator(integer=True))
-            ax.set_xlabel("epoch (0 = initialization)")
-            ax.legend(fontsize=7, title="init, activation", title_fontsize=7)
-        plotting.save(fig, path)
-        depth = cells[0].params["depth"]
-        return (
-            f"MLPs of {depth} hidden layer(s) of {width} units trained with mini-batch SGD from zero, constant "
-            "and random weights. Left: training loss. Middle: number of distinct units of the first hidden "
-            "layer (rows of incoming weights and bias). Right: largest hidden output; with zero weights it "
-            "stays exactly 0 and the net outputs its output bias alone, the same for every input."
-        )
 
 
 def nearest_earlier_gap(weights: np.ndarray, bias: np.ndarray | None) -> np.ndarray:

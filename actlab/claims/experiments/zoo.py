@@ -48,7 +48,6 @@ from the single affine map ``x W_1 W_2 ... W_{L+1} + c`` an all-identity net col
 from __future__ import annotations
 
 from collections import defaultdict
-from pathlib import Path
 
 import numpy as np
 
@@ -60,7 +59,6 @@ from actlab.claims.experiments.base import (
     CellResult,
     Experiment,
     build_mlp,
-    cell_roles,
     metric,
 )
 from actlab.claims.experiments.sklearn_trainer import TRAINER, check_sklearn_params, train_sklearn
@@ -79,38 +77,6 @@ def _gap(cell: Cell) -> np.ndarray:
     """Training accuracy minus test accuracy after each epoch, ``(S, E + 1)``."""
     a = cell.result.arrays
     return (1.0 - np.asarray(a["train_error"], float)) - np.asarray(a["test_accuracy"], float)
-
-
-#: the per-epoch series a figure draws (see :func:`_series`): axis label and scale
-CURVES = {
-    "train_error": ("training error (whole training split, log scale)", "log"),
-    "test_accuracy": ("test accuracy", "linear"),
-    "max_abs_act": ("largest |hidden activation| (log scale)", "log"),
-    "lost": ("fraction of hidden units lost", "linear"),
-    "inactive": ("fraction of hidden units inactive", "linear"),
-    "zero_frac": ("fraction of hidden outputs exactly zero", "linear"),
-    "gap": ("generalization gap (train - test accuracy)", "linear"),
-}
-
-#: the series a claim's figure draws (a key of :data:`CURVES`, ``slopes`` or ``layers``), by its decision metric
-FIGURE_CURVE = {
-    "test_accuracy": "test_accuracy",
-    "accuracy_over_logreg": "test_accuracy",
-    "mean_train_error": "train_error",
-    "lost_units": "lost",
-    "inactive_units": "inactive",
-    "hidden_zeros": "zero_frac",
-    "abs_mean_activation": "layers",
-    "generalization_gap": "gap",
-    "diverged": "max_abs_act",
-    "grad_sign_agreement": "train_error",
-    "slope_shift": "slopes",
-    "slope_spread": "slopes",
-    "linear_map_error": "test_accuracy",
-}
-
-#: line style of a cell by the role of the condition measured on it
-LINESTYLES = {"judged": "-", "control": "--", "context": ":"}
 
 
 class ActivationZoo(Experiment):
@@ -377,137 +343,6 @@ class ActivationZoo(Experiment):
     def linear_map_error(self, cell: Cell) -> np.ndarray:
         return cell.result.arrays["linear_map_error"]
 
-    def figure(self, claim, cells: list[Cell], verdict: dict, path: Path) -> str:
-        from actlab.claims import plotting  # matplotlib: needed by judge jobs only, not by training jobs
-
-        roles = cell_roles(verdict)
-        measured = [c for c in cells if c.id in roles]
-        tasks = list(dict.fromkeys(c.params["dataset"] for c in measured))
-        labels = list(dict.fromkeys(_label(c) for c in measured))
-        palette = plotting.plt.get_cmap("tab10" if len(labels) <= 10 else "tab20").colors
-        colors = {label: palette[i % len(palette)] for i, label in enumerate(labels)}
-        curve = FIGURE_CURVE[claim["decision"]["metric"]]
-        fig, axes = plotting.plt.subplots(
-            1, len(tasks), figsize=(4.6 * len(tasks), 4.0 + 0.18 * len(labels) / 3), squeeze=False, layout="constrained"
-        )
-        for ax, task in zip(axes[0], tasks, strict=True):
-            in_task = [c for c in measured if c.params["dataset"] == task]
-            if curve == "slopes":
-                _draw_slopes(ax, in_task, colors)
-            elif curve == "layers":
-                _draw_layers(plotting, ax, in_task, roles, colors)
-            else:
-                _draw_curves(plotting, ax, in_task, curve, roles, colors, claim["decision"]["metric"])
-            ax.set_title(f"task: {task}")
-        handles = [
-            plotting.plt.Line2D(
-                [], [], color=colors[_label(c)], linestyle=LINESTYLES[roles[c.id]], label=f"{_label(c)} [{roles[c.id]}]"
-            )
-            for c in {_label(c): c for c in measured}.values()
-        ]
-        handles += [
-            h for h in axes[0, 0].get_legend_handles_labels()[0] if h.get_label().startswith(("logistic", "initial"))
-        ]
-        fig.legend(handles=handles, loc="outside lower center", ncol=min(len(tasks), 3, len(handles)), fontsize=7)
-        plotting.save(fig, path)
-        if curve == "slopes":
-            return (
-                "The negative-side slope each PReLU unit learned, pooled over seeds, one panel per task; the dashed "
-                "line is the slope every unit started from."
-            )
-        if curve == "layers":
-            return (
-                "|Mean output| of a hidden unit over the training inputs, averaged over the units of each hidden "
-                "layer, after training, for every cell the verdict measured, one panel per task: median over seeds "
-                "with the 25-75% band; solid lines are judged conditions, dashed the negative control, dotted "
-                "context."
-            )
-        ylabel = CURVES[curve][0]
-        return (
-            f"{ylabel.split(' (')[0].capitalize()} after each training epoch for every cell the verdict measured, "
-            f"one panel per task: median over seeds with the 25-75% band; solid lines are judged conditions, "
-            f"dashed the negative control, dotted context; under each panel, the cells with diverged runs."
-            + (
-                " A unit is inactive when its pre-activation is <= 0 on every training input."
-                if curve == "inactive"
-                else ""
-            )
-            + (
-                " A run that diverged counts as every unit lost from then on."
-                if curve in ("lost", "inactive")
-                else " A run that diverged stops being drawn at its divergence."
-            )
-        )
-
-
-def _series(cell: Cell, curve: str) -> np.ndarray:
-    """The per-seed, per-epoch values ``(S, E + 1)`` a figure draws for ``curve`` (see :data:`CURVES`)."""
-    a = cell.result.arrays
-    if curve in ("lost", "inactive"):
-        fraction = a["dead_frac" if curve == "lost" else "inactive_frac"]
-        after = _after_divergence(np.asarray(a["diverged_epoch"]), fraction.shape[1])
-        return np.where(after, 1.0, fraction)
-    if curve == "gap":
-        return _gap(cell)
-    return np.asarray(a[curve], float)
-
-
-def _draw_curves(plotting, ax, cells: list[Cell], curve: str, roles: dict, colors: dict, metric: str) -> None:
-    ylabel, scale = CURVES[curve]
-    for c in cells:
-        values = _series(c, curve)
-        if scale == "log":
-            values = np.where(values > 0, values, np.nan)
-        plotting.band(
-            ax,
-            np.arange(values.shape[1]),
-            values,
-            label=_label(c),
-            color=colors[_label(c)],
-            linestyle=LINESTYLES[roles[c.id]],
-            marker="o",  # a run that diverged in its first epoch leaves a single point
-            markersize=2.5,
-        )
-    diverged = [
-        f"\n{_label(c)}: {int(np.sum(c.result.arrays['diverged']))}/{len(c.result.arrays['diverged'])} diverged"
-        for c in cells
-        if np.any(c.result.arrays["diverged"])
-    ]
-    if metric == "accuracy_over_logreg":
-        logreg = cells[0].result.info["logreg_test_accuracy"]
-        ax.axhline(logreg, color="black", linewidth=1, label="logistic regression (same split)")
-    ax.set_yscale(scale)
-    ax.set_xlabel("epoch (0 = initialization)" + "".join(diverged), fontsize=8)
-    ax.set_ylabel(ylabel)
-
-
-def _draw_layers(plotting, ax, cells: list[Cell], roles: dict, colors: dict) -> None:
-    for c in cells:
-        values = c.result.arrays["layer_abs_mean_act"]  # (S, L)
-        plotting.band(
-            ax,
-            np.arange(1, values.shape[1] + 1),
-            values,
-            label=_label(c),
-            color=colors[_label(c)],
-            linestyle=LINESTYLES[roles[c.id]],
-            marker="o",
-            markersize=3,
-        )
-    ax.set_yscale("log")
-    ax.set_xlabel("hidden layer")
-    ax.set_ylabel("mean over units of |mean output| (log scale)")
-
-
-def _draw_slopes(ax, cells: list[Cell], colors: dict) -> None:
-    for c in cells:
-        final = c.result.arrays["slopes_final"]
-        ax.hist(final.ravel(), bins=40, histtype="step", color=colors[_label(c)], linewidth=1.5)
-    start = float(np.median(cells[0].result.arrays["slopes_init"]))
-    ax.axvline(start, color="black", linestyle="--", linewidth=1, label="initial slope")
-    ax.set_xlabel("learned PReLU slope (every unit of every layer and seed)")
-    ax.set_ylabel("units")
-
 
 #: the metrics a scikit-learn cell can give: those read from its predictions alone
 SKLEARN_METRICS = frozenset({"test_accuracy", "accuracy_over_logreg", "mean_train_error", "diverged"})
@@ -560,8 +395,3 @@ def _after_divergence(diverged_epoch: np.ndarray, n_points: int) -> np.ndarray:
 
 def _name(spec) -> str | None:
     return spec.get("name") if isinstance(spec, dict) else spec
-
-
-def _label(cell: Cell) -> str:
-    """A cell's line in a figure: its grid values but the task, ``axis=value``."""
-    return ", ".join(f"{k}={v}" for k, v in cell.setting.items() if k != "dataset") or cell.id

@@ -20,6 +20,9 @@ from actlab.claims.figures.dying import DyingFigure
 from actlab.claims.figures.gradient_flow import GradientFlowFigure
 from actlab.claims.figures.init_variance import InitVarianceFigure
 from actlab.claims.figures.single_neuron import SingleNeuronFigure
+from actlab.claims.figures.sparsity import InitSparsityFigure, L1SparsityFigure, SparsityFamilyFigure
+from actlab.claims.figures.symmetry import SymmetryFigure
+from actlab.claims.figures.zoo import ZooFigure
 
 #: experiment type -> the figure of its claims
 FIGURES: dict[str, type[Figure]] = {
@@ -29,10 +32,15 @@ FIGURES: dict[str, type[Figure]] = {
         DerivativesFigure,
         BackpropFigure,
         InitVarianceFigure,
+        SymmetryFigure,
         ConvergenceFigure,
         SingleNeuronFigure,
         BornDeadFigure,
         DyingFigure,
+        InitSparsityFigure,
+        L1SparsityFigure,
+        SparsityFamilyFigure,
+        ZooFigure,
         CostFigure,
     )
 }
@@ -40,8 +48,6 @@ FIGURES: dict[str, type[Figure]] = {
 
 def draw(experiment: Experiment, claim: dict, cells: list[Cell], verdict: dict, path: Path) -> str:
     """Compute and draw the figure of a judged claim to ``path``; return its caption."""
-    if experiment.name not in FIGURES:  # TRANSITION: removed once every experiment's figure is here
-        return experiment.figure(claim, cells, verdict, path)
     return FIGURES[experiment.name].from_verdict(experiment, claim, cells, verdict).plot(path)
 
 
