@@ -1,7 +1,9 @@
-"""Shared figure helpers: one look for every figure, medians with interquartile bands, 95% intervals.
+"""What every figure shares: one look, drawing the value types of :mod:`actlab.claims.figures.base`, saving.
 
-Every interval drawn comes from :func:`actlab.claims.stats.interval` (:func:`mean_interval`,
-:func:`mean_ci`): exact Clopper-Pearson for 0/1 metrics, BCa bootstrap of the mean otherwise.
+Also the two figures every claim gets whatever its experiment type: the verdict summary and the
+leaderboard. Every interval drawn comes from :func:`actlab.claims.stats.interval` (through the
+verdict, or :func:`actlab.claims.figures.base.mean_interval`): exact Clopper-Pearson for 0/1
+metrics, BCa bootstrap of the mean otherwise.
 """
 
 from __future__ import annotations
@@ -13,8 +15,6 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
-
-from actlab.claims import stats  # noqa: E402
 
 plt.rcParams.update(
     {
@@ -31,33 +31,6 @@ plt.rcParams.update(
 )
 
 
-def band(ax, x: np.ndarray, values: np.ndarray, label: str, **kwargs) -> None:
-    """Plot the median over seeds of ``values`` ``(n_seeds, len(x))`` with a 25-75% band."""
-    values = np.asarray(values, float)
-    finite = np.isfinite(values).any(axis=0)
-    x, values = np.asarray(x)[finite], values[:, finite]
-    if values.size == 0:
-        return
-    lo, mid, hi = np.nanpercentile(values, [25, 50, 75], axis=0)
-    (line,) = ax.plot(x, mid, label=label, **kwargs)
-    ax.fill_between(x, lo, hi, color=line.get_color(), alpha=0.2, linewidth=0)
-
-
-def mean_interval(values, *, binary: bool = False) -> tuple[float, float, float]:
-    """Mean of the finite ``values`` and its 95% interval from :func:`actlab.claims.stats.interval`.
-
-    Non-finite values (e.g. seeds that diverged) are dropped first; with none left the result is
-    ``(nan, nan, nan)``. ``binary``: the values are 0/1 outcomes (exact Clopper-Pearson interval),
-    otherwise the BCa bootstrap interval of the mean.
-    """
-    v = np.asarray(values, float).ravel()
-    v = v[np.isfinite(v)]
-    if len(v) == 0:
-        return np.nan, np.nan, np.nan
-    lo, hi = stats.interval(v, binary=binary)
-    return float(v.mean()), lo, hi
-
-
 def yerr(means, los, his) -> np.ndarray:
     """``errorbar``'s ``yerr`` (or ``xerr``), shape ``(2, n)``, drawing the intervals ``[lo, hi]`` around ``means``.
 
@@ -67,20 +40,6 @@ def yerr(means, los, his) -> np.ndarray:
     means, los, his = (np.atleast_1d(np.asarray(a, float)) for a in (means, los, his))
     with np.errstate(invalid="ignore"):
         return np.nan_to_num(np.maximum(np.stack([means - los, his - means]), 0.0), nan=0.0)
-
-
-def mean_ci(ax, x: np.ndarray, values: list[np.ndarray], label: str, *, binary: bool = False, **kwargs) -> None:
-    """Plot seed means with 95% error bars from :func:`actlab.claims.stats.interval` (one sample array per x).
-
-    Non-finite values are dropped per x; an x with none left draws no point. ``binary``: the
-    values are 0/1 outcomes, so the bars are exact Clopper-Pearson intervals; otherwise they are
-    BCa bootstrap intervals of the mean (figure labels: "95% CI (exact binomial)" /
-    "95% CI (BCa bootstrap)").
-    """
-    means, los, his = np.array([mean_interval(v, binary=binary) for v in values]).reshape(-1, 3).T
-    ax.errorbar(
-        x, means, yerr=yerr(means, los, his), label=label, **{"capsize": 3, "marker": "o", "markersize": 3, **kwargs}
-    )
 
 
 def draw_band(ax, band) -> None:

@@ -3,8 +3,9 @@
 A claim in the register names an experiment type, fixed ``params`` and a ``grid``; every grid
 point is a *cell* whose seeds are trained together as one ensemble (:meth:`Experiment.run`). The
 judge then asks the experiment for a decision metric, one value per seed and cell
-(:meth:`Experiment.metric`), and draws the experiment's figures (:meth:`Experiment.figures`).
-An experiment type declares each of its metrics once, as a method marked with :func:`metric`.
+(:meth:`Experiment.metric`); the claim's figure is drawn apart, from the judged verdict
+(:mod:`actlab.claims.figures`). An experiment type declares each of its metrics once, as a method
+marked with :func:`metric`.
 """
 
 from __future__ import annotations
@@ -266,15 +267,6 @@ class Experiment:
         """
         arrays = cell.result.arrays
         return np.asarray(arrays["diverged"], bool) if "diverged" in arrays else None
-
-    def figure(self, claim: dict, cells: list[Cell], verdict: dict, path: Path) -> str:
-        """Draw the claim's figure (one PNG, as many panels as needed) to ``path``; return its caption.
-
-        ``verdict`` is the judge's result (:func:`actlab.claims.judging.judge`): which cells each condition
-        was measured on, in which role (:func:`cell_roles`), and its estimates. A figure draws
-        those; it never re-applies the decision rule.
-        """
-        raise NotImplementedError
 
 
 def cell_roles(verdict: dict) -> dict[str, str]:
