@@ -192,3 +192,37 @@ def test_l1_penalty_value():
     expected = sum(np.abs(a).sum(axis=(1, 2)) / B for a in cache.post)
     np.testing.assert_allclose(net.l1_penalty(cache), expected, rtol=1e-14)
     assert net.l1_penalty(cache).shape == (S,)
+
+
+def test_single_unit_hidden_layer_with_one_output(numgrad):
+    # 1-1-1: every product of forward and backward has an inner dimension of 1 (network.matmul's
+    # broadcast path) but the weight gradients (inner dimension: the batch).
+    net = build(dict(activation="elu"), seed=15, sizes=(1, [1], 1))
+    rng = np.random.default_rng(16)
+    for x in (rng.standard_normal((B, 1)), rng.standard_normal((S, B, 1))):
+        check_gradients(net, x, make_targets("mse", (S, B, 1), rng), "mse", 0.0, numgrad)
+
+
+SPECIAL = np.array([0.0, -0.0, 1.0, -1.0, np.inf, -np.inf, np.nan, 5e-324, -5e-324, 1e-300, 1e300, 3.5, -2.25])
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize(
+    "shapes",
+    [((1, 40, 1), (7, 1, 9)), ((7, 40, 1), (7, 1, 9)), ((7, 40, 1), (7, 1, 1)), ((7, 1, 40), (7, 40, 3))],
+    ids=["shared_input", "per_seed", "one_output", "inner_40"],
+)
+def test_matmul_has_the_bytes_of_np_matmul(shapes, dtype):
+    # Signed zeros, NaN, infinities, subnormals and overflow: a broadcast multiply without the
+    # +0.0 would give -0.0 where BLAS gives +0.0.
+    from actlab.engine.network import matmul
+
+    rng = np.random.default_rng(17)
+    with np.errstate(all="ignore"):
+        x, y = (rng.choice(SPECIAL, size=shape).astype(dtype) for shape in shapes)
+        y_t = np.ascontiguousarray(np.swapaxes(y, 1, 2))  # the transposed view backward passes
+        for left, right in ((x, y), (x, np.swapaxes(y_t, 1, 2))):
+            expected = np.matmul(left, right)
+            got = matmul(left, right)
+            assert got.dtype == expected.dtype and got.shape == expected.shape
+            assert got.tobytes() == expected.tobytes()

@@ -42,6 +42,24 @@ def batch_sum(delta: np.ndarray) -> np.ndarray:
     return delta.sum(axis=1, keepdims=True)
 
 
+def matmul(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """``x @ y`` over the last two axes, leading axes broadcast, as ``np.matmul``, with the same bytes.
+
+    Shapes ``(..., m, k) @ (..., k, n) -> (..., m, n)``. When ``k == 1`` the product is an outer
+    product, for which ``np.matmul`` takes 2-3 times as long as a broadcast multiply (one small
+    BLAS call per seed: a single neuron's 200 seeds x 1000 samples, 0.59 ms against 0.25 ms). So
+    it is formed as ``x * y + 0.0``: each entry is one correctly rounded product, as BLAS makes it,
+    and adding ``+0.0`` turns a ``-0.0`` product into ``+0.0``, as BLAS's accumulator (which
+    starts at ``+0.0``) does. Checked bit for bit, NaN, infinities and subnormals included, in
+    ``tests/test_network_gradients.py``.
+    """
+    if x.shape[-1] == 1:
+        z = x * y
+        z += 0.0
+        return z
+    return np.matmul(x, y)
+
+
 @dataclass
 class ForwardCache:
     """What one forward pass keeps for the backward pass (lists indexed by layer)."""
@@ -275,7 +293,7 @@ class MLP:
         return self.forward(x, train=False).out
 
     def _dense(self, a: np.ndarray, layer: int) -> np.ndarray:
-        z = np.matmul(a, self.W[layer])
+        z = matmul(a, self.W[layer])
         if self.b[layer] is not None:
             z += self.b[layer]
         return z
@@ -311,7 +329,7 @@ class MLP:
         batch = grad_out.shape[1]
         for layer in range(n_layers - 1, -1, -1):
             if layer < n_layers - 1:
-                grad_a = np.matmul(delta, self.W[layer + 1].transpose(0, 2, 1))
+                grad_a = matmul(delta, self.W[layer + 1].transpose(0, 2, 1))
                 if self.batchnorm == "after":
                     grad_a = self.norms[layer].backward(grad_a)
                 if l1_activation:
@@ -321,7 +339,7 @@ class MLP:
                     delta = self.norms[layer].backward(delta)
             deltas[layer] = delta
             if layer not in skip_weight_grads:
-                dW[layer] = np.matmul(cache.inputs[layer].transpose(0, 2, 1), delta)  # broadcasts a shared batch
+                dW[layer] = matmul(cache.inputs[layer].transpose(0, 2, 1), delta)  # broadcasts a shared batch
             if self.b[layer] is not None:
                 db[layer] = batch_sum(delta)
         grads = dW + [g for g in db if g is not None]
