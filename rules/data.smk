@@ -18,6 +18,8 @@ rule make_dataset:
         f"{RESULTS}/data/{{dataset}}.npz",
     log:
         "logs/make_dataset/{dataset}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/make_dataset/{{dataset}}.tsv"
     conda:
         "../envs/actlab.yaml"
     params:

@@ -19,6 +19,8 @@ rule judge_claim:
         ),
     log:
         "logs/judge_claim/{claim}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/judge_claim/{{claim}}.tsv"
     conda:
         "../envs/actlab.yaml"
     params:

@@ -19,6 +19,8 @@ rule render_report:
         figures=update(directory(f"{REPORTS}/figures")),
     log:
         "logs/render_report.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/render_report.tsv"
     conda:
         "../envs/actlab.yaml"
     params:
