@@ -23,7 +23,6 @@ object with ``--json``.
 from __future__ import annotations
 
 import argparse
-import csv
 import datetime
 import json
 import re
@@ -31,6 +30,8 @@ import sys
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from actlab.claims.report import read_benchmark
 
 TIMESTAMP = re.compile(r"^\[(\w{3} \w{3} +\d+ \d\d:\d\d:\d\d \d{4})\]$")
 RULE = re.compile(r"^(?:local)?rule (\w+):$")
@@ -50,7 +51,6 @@ class Job:
     start: datetime.datetime | None = None
     end: datetime.datetime | None = None
     seconds: float | None = None  # from the benchmark file
-    cpu_seconds: float | None = None
 
     @property
     def duration(self) -> float:
@@ -100,16 +100,6 @@ def benchmark_path(results: Path, job: Job) -> Path:
     return results / "benchmarks" / job.rule / Path(*parts[:-1]) / f"{parts[-1]}.tsv"
 
 
-def read_benchmark(path: Path) -> tuple[float, float] | None:
-    """``(s, cpu_time)`` of the last row of a Snakemake benchmark file, None if there is none."""
-    if not path.exists():
-        return None
-    rows = list(csv.DictReader(path.open(), delimiter="\t"))
-    if not rows:
-        return None
-    return float(rows[-1]["s"]), float(rows[-1].get("cpu_time") or "nan")
-
-
 def summarize(results: Path, log: Path, cores: int | None = None) -> dict:
     """The run's wall time, its capacity and how the jobs and Snakemake shared it."""
     jobs, log_cores = parse_log(log)
@@ -117,9 +107,9 @@ def summarize(results: Path, log: Path, cores: int | None = None) -> dict:
     if not jobs or cores is None:
         raise SystemExit(f"{log}: no jobs or no 'Provided cores' line: is it a Snakemake run log?")
     for job in jobs:
-        found = read_benchmark(benchmark_path(results, job))
-        if found is not None:
-            job.seconds, job.cpu_seconds = found
+        row = read_benchmark(benchmark_path(results, job))
+        if row is not None:
+            job.seconds = row["s"]
     starts = [j.start for j in jobs if j.start is not None]
     ends = [j.end for j in jobs if j.end is not None]
     wall = (max(ends) - min(starts)).total_seconds()

@@ -97,6 +97,28 @@ def _total(n) -> int:
     return sum(n) if isinstance(n, list) else int(n or 0)
 
 
+def read_benchmark(path: str | Path) -> dict[str, float] | None:
+    """The measurements of a Snakemake benchmark file (a header, then ``s<TAB>h:m:s<TAB>...``).
+
+    Returns the first row's numeric columns (``s``, ``max_rss``, ``cpu_time``, ...) by name, or
+    None for a missing file or one without a row. The workflow's rules run each job once, so a
+    file has one row.
+    """
+    path = Path(path)
+    if not path.exists():
+        return None
+    lines = path.read_text().splitlines()
+    if len(lines) < 2:
+        return None
+    row = {}
+    for name, value in zip(lines[0].split("\t"), lines[1].split("\t"), strict=True):
+        try:
+            row[name] = float(value)
+        except ValueError:  # h:m:s, and "-" where Snakemake could not measure
+            pass
+    return row
+
+
 def provenance(benchmark_paths: list[str]) -> dict:
     """Where and how the report's run was made: commit, date, versions, CPU, BLAS, job time."""
     import platform
@@ -130,10 +152,10 @@ def provenance(benchmark_paths: list[str]) -> dict:
         if i.get("user_api") == "blas"
     )
     seconds = 0.0
-    for tsv in benchmark_paths:  # Snakemake's benchmark files: a header, then "s<TAB>h:m:s<TAB>..."
-        lines = Path(tsv).read_text().splitlines()
-        if len(lines) > 1:
-            seconds += float(lines[1].split("\t")[0])
+    for tsv in benchmark_paths:
+        row = read_benchmark(tsv)
+        if row is not None:
+            seconds += row["s"]
     commit = run("git", "rev-parse", "--short", "HEAD") or "unknown"
     code = ("actlab", "config", "rules", "scripts", "Snakefile", "pyproject.toml")  # not the report itself
     if run("git", "status", "--porcelain", "--untracked-files=no", "--", *code):
