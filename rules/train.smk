@@ -15,7 +15,7 @@ rule train_cell:
     params:
         seed=config["seed"],
         experiment=lambda wildcards: CLAIMS[wildcards.claim]["experiment"],
-        n_seeds=lambda wildcards: CLAIMS[wildcards.claim]["seeds"],
+        n_seeds=lambda wildcards: CLAIMS[wildcards.claim]["cells"][wildcards.cell]["seeds"],
         cell=lambda wildcards: CLAIMS[wildcards.claim]["cells"][wildcards.cell],
         cpu_kernels=CPU_KERNELS,
         code=experiment_code,

@@ -79,6 +79,14 @@ CLAIM_CASES = {
         ["'why' is a required property"],
     ),
     "fewer seeds than the minimum n": (_set([0, "seeds"], 5), ["sigmoid-vanishing-depth", "min_n", "raise seeds"]),
+    "context seeds not below the claim's": (
+        _set([0, "decision", "context", "seeds"], 24),
+        ["sigmoid-vanishing-depth", "context.seeds", "not below the claim's 24 seeds"],
+    ),
+    "context seeds below the minimum n": (
+        _set([0, "decision", "context", "seeds"], 6),
+        ["sigmoid-vanishing-depth", "context.seeds", "minimum of 10 usable runs"],
+    ),
     "leaderboard without paired seeds": (
         _set([0, "leaderboard"], {"over": "activation", "by": ["depth"]}),
         ["leaderboard", "paired_seeds"],

@@ -93,6 +93,25 @@ def test_an_experiment_type_keeps_the_contract(name, datasets, tmp_path):
     assert caption and (tmp_path / "figure.png").stat().st_size > 10_000
 
 
+@pytest.mark.parametrize("name", sorted(EXPERIMENTS))
+def test_fewer_seeds_train_the_same_first_runs(name, datasets):
+    """Seed k of a 2-seed ensemble is seed k of a 3-seed one, to the byte: a context cell that trains
+    only the first ``context.seeds`` (:func:`actlab.claims.register.expand_cells`) runs exactly those runs."""
+    experiment, claim = EXPERIMENTS[name], FIRST_CLAIM[name]
+    if experiment.machine_dependent:
+        pytest.skip(f"{name} measures wall-clock time")
+    cell_id, spec = next(iter(claim["cells"].items()))
+    data = {n: datasets[n] for n in experiment.datasets(spec["params"])}
+    full, part = (experiment.run(spec["params"], Seeds(n, key=("contract", cell_id)), data) for n in (N_SEEDS, 2))
+    assert part.arrays.keys() == full.arrays.keys()
+    for key, array in full.arrays.items():
+        if experiment.array_dims(key)[:1] in (("seed",), ("first_seeds",)):
+            kept = array[: len(part.arrays[key])]
+            assert kept.shape == part.arrays[key].shape and kept.tobytes() == part.arrays[key].tobytes(), key
+        else:  # not per seed (e.g. the grid of evaluation points)
+            np.testing.assert_array_equal(part.arrays[key], array, err_msg=key)
+
+
 def check_dims(experiment, arrays: dict[str, np.ndarray], params: dict) -> None:
     """The arrays of one cell are those ``experiment.dims`` declares, with the declared dimensions.
 

@@ -363,6 +363,36 @@ def test_paired_seeds_compare_each_seed_with_itself():
     assert len(cond["values"]) == len(cond["baseline"]) == 11  # seed 0 diverged in the baseline cell
 
 
+def test_a_context_cell_with_fewer_seeds_is_paired_on_the_seeds_both_trained():
+    """A context treatment trained on the first 10 seeds (context.seeds) against a judged baseline
+    trained on all 12: the paired condition and the leaderboard use seeds 0-9, each with itself."""
+    spread = np.random.default_rng(5).normal(0, 1.0, 12)
+    cells = [
+        _cell({"act": "new", "depth": "8"}, 5.0 + spread + 0.1),
+        _cell({"act": "old", "depth": "8"}, 5.0 + spread),
+        _cell({"act": "new", "depth": "2"}, (5.0 + spread + 0.2)[:10]),  # context: the first 10 seeds
+        _cell({"act": "old", "depth": "2"}, 5.0 + spread),  # also 12: here the judged filter selects it
+    ]
+    claim = _claim(
+        {"act": ["new", "old"], "depth": ["8", "2"]},
+        where=[{"depth": "8"}, {"act": "old"}],
+        context={"where": {"depth": "2"}, "seeds": 10},
+        contrast={"over": "act", "treatment": "new", "baseline": "old"},
+        split_by=["depth"],
+        compare=">",
+        threshold=0.0,
+        headline={"depth": "8", "act": "new vs old"},
+    )
+    claim.update(paired_seeds=True, leaderboard={"over": "act", "by": ["depth"], "best": "max"})
+    verdict = judging.judge(claim, cells, _Table(), 0)
+    context = next(c for c in verdict["conditions"] if c["role"] == "context")
+    assert context["n"] == [10, 10] and context["estimate"] == pytest.approx(0.2)
+    assert verdict["context_seeds"] == 10 and verdict["n_seeds"] == 12
+    board = {tuple(g["group"].values()): g["rows"] for g in verdict["leaderboard"]["groups"]}
+    assert [(r["label"], r["n"]) for r in board[("2",)]] == [("new", 10), ("old", 10)]
+    assert [(r["label"], r["n"]) for r in board[("8",)]] == [("new", 12), ("old", 12)]
+
+
 def test_a_leaderboard_ranks_every_competitor_per_group_counting_every_run():
     """Per group of ``by``, competitors ranked best first on the seeds usable for all of them; a
     diverged run counts by the claim's rule (here the worst value of its cell)."""

@@ -40,3 +40,20 @@ def test_the_report_has_a_section_for_every_group_the_schema_allows():
     claim = schema["properties"]["claims"]["items"]
     allowed = claim["properties"]["group"]["enum"]
     assert list(GROUPS) == allowed, "config/schemas/claims.schema.yaml's group enum and actlab.claims.report.GROUPS"
+
+
+def test_context_cells_train_the_first_context_seeds():
+    decision = {
+        "where": {"depth": [5, 10]},
+        "control": {"where": {"activation": "wide", "depth": 2}},
+        "context": {"where": {"depth": 2}, "seeds": 12},
+    }
+    cells = expand_cells({**CLAIM, "decision": decision})
+    seeds = {cell_id: cell["seeds"] for cell_id, cell in cells.items()}
+    assert seeds["activation-sigmoid_depth-5"] == seeds["activation-tanh_depth-10"] == 24  # judged
+    assert seeds["activation-wide_depth-2"] == 24  # the control: context's filter also selects it
+    assert seeds["activation-sigmoid_depth-2"] == seeds["activation-tanh_depth-2"] == 12
+    quick = expand_cells({**profile_view(CLAIM, "quick"), "decision": decision})
+    assert {cell["seeds"] for cell in quick.values()} == {4}  # never more than the claim's own seeds
+    no_context_seeds = {**decision, "context": {"where": {"depth": 2}}}
+    assert {cell["seeds"] for cell in expand_cells({**CLAIM, "decision": no_context_seeds}).values()} == {24}

@@ -83,6 +83,16 @@ def role_filters(decision: dict) -> dict[str, dict | None]:
     }
 
 
+def decides(setting: dict, decision: dict) -> bool:
+    """Whether a cell with this setting is selected by the judged or the control filter.
+
+    Such a cell trains every seed of the claim; any other (context, or only drawn) trains the
+    first ``context.seeds`` of them when the rule says so (:func:`actlab.claims.register.expand_cells`).
+    """
+    filters = role_filters(decision)
+    return any(filters[role] is not None and _matches(setting, filters[role]) for role in ("judged", "control"))
+
+
 def plan(claim: dict, cells: list[Cell]) -> list[Planned]:
     """Group the claim's cells into conditions of every role; raises :class:`DecisionError`.
 
@@ -274,8 +284,9 @@ def _part_conditions(
                 setting[f"tuned {tune['over']} (baseline)"] = b_cell.setting[tune["over"]]
             cond.update({"baseline": b.values, "op": decision["contrast"].get("op", "difference"), "counts": [t, b]})
             if paired:  # seed k of both cells started from the same draws: compare the seeds usable in both
-                both = t.usable & b.usable
-                cond.update({"values": t.all_values[both], "baseline": b.all_values[both], "paired": True})
+                n = min(t.n_seeds, b.n_seeds)  # a context cell may train fewer seeds (context.seeds)
+                both = t.usable[:n] & b.usable[:n]
+                cond.update({"values": t.all_values[:n][both], "baseline": b.all_values[:n][both], "paired": True})
             cond["cells"].append(b_cell.id)
         out.append(cond)
     return out
@@ -415,9 +426,10 @@ def leaderboard(claim: dict, cells: list[Cell], experiment: Experiment, global_s
     Each competitor is measured on the decision metric, every run counted by the claim's
     ``diverged`` rule (a ``worst`` value is the least favourable in the leaderboard's direction,
     ``best``). A competitor with fewer than ``min_n`` usable seeds is listed with the reason and
-    not ranked; the others are ranked on the seeds usable for all of them (the claim has paired
-    seeds), if at least ``min_n``: each mean gets the interval of :func:`actlab.claims.stats.interval`
-    and each rank (1 = best) the percentile-bootstrap interval of :func:`actlab.claims.stats.rank_intervals`.
+    not ranked; the others are ranked on the seeds usable for all of them, among those every one
+    trained (the claim has paired seeds), if at least ``min_n``: each mean gets the interval of
+    :func:`actlab.claims.stats.interval` and each rank (1 = best) the percentile-bootstrap interval
+    of :func:`actlab.claims.stats.rank_intervals`.
 
     Returns
     -------
@@ -439,7 +451,8 @@ def leaderboard(claim: dict, cells: list[Cell], experiment: Experiment, global_s
         measured = {label: samples(cell, experiment, rule) for label, cell in members.items()}
         short = {label: s for label, s in measured.items() if len(s.values) < min_n}
         ranked = {label: s for label, s in measured.items() if label not in short}
-        usable = np.logical_and.reduce([s.usable for s in ranked.values()]) if ranked else np.zeros(0, bool)
+        n = min((s.n_seeds for s in ranked.values()), default=0)  # the seeds every competitor trained
+        usable = np.logical_and.reduce([s.usable[:n] for s in ranked.values()]) if ranked else np.zeros(0, bool)
         rows = [
             {
                 "label": label,
@@ -450,7 +463,7 @@ def leaderboard(claim: dict, cells: list[Cell], experiment: Experiment, global_s
             for label, s in short.items()
         ]
         if ranked and usable.sum() >= min_n:
-            table = np.stack([s.all_values[usable] for s in ranked.values()])
+            table = np.stack([s.all_values[:n][usable] for s in ranked.values()])
             seed = key_to_ints([global_seed, "leaderboard", claim["id"], *(v for _, v in key)])
             rank, lo, hi = stats.rank_intervals(table, best=best, seed=seed)
             top = []
@@ -538,6 +551,7 @@ def judge(claim: dict, cells: list[Cell], experiment: Experiment, global_seed: i
         "decision_level": head.get("decision_level"),
         "headline_condition": head["condition"],
         "n_seeds": claim["seeds"],
+        "context_seeds": min((decision.get("context") or {}).get("seeds") or claim["seeds"], claim["seeds"]),
         "n_used": head.get("n"),
         "ci_method": (
             "worst value over every seed (a check: no interval)"

@@ -76,7 +76,7 @@ def slug(value: Any) -> str:
 
 
 def expand_cells(claim: dict) -> dict[str, dict]:
-    """Cell id -> ``{"setting": axis -> label, "params": merged params, "stream": seed stream}``.
+    """Cell id -> ``{"setting": axis -> label, "params": merged params, "stream": seed stream, "seeds": n}``.
 
     One entry per grid point. A scalar axis value sets ``params[axis]``; a mapping value merges
     its keys (but ``label``) into the params. ``setting`` holds each axis's label, which the
@@ -84,8 +84,13 @@ def expand_cells(claim: dict) -> dict[str, dict]:
     grid). ``stream`` names the random streams the cell's seeds draw from: the cell's own id, or
     ``"paired"`` for every cell of a claim with ``paired_seeds: true``, whose seed ``k`` then starts
     from the same draws (initial weights of the same shapes, data order) in every cell.
+    ``seeds`` is how many of the claim's seeds the cell trains: all of them for a cell the judged or
+    control filter selects (:func:`actlab.claims.judging.decides`), else the first
+    ``decision.context.seeds`` when the rule gives that number.
     """
     grid = claim.get("grid", {}) or {}
+    decision = claim.get("decision") or {}
+    context_seeds = min((decision.get("context") or {}).get("seeds") or claim["seeds"], claim["seeds"])
     cells = {}
     for point in itertools.product(*grid.values()):
         params = copy.deepcopy(claim.get("params", {}) or {})
@@ -101,6 +106,7 @@ def expand_cells(claim: dict) -> dict[str, dict]:
             "setting": setting,
             "params": params,
             "stream": "paired" if claim.get("paired_seeds") else cell_id,
+            "seeds": claim["seeds"] if judging.decides(setting, decision) else context_seeds,
         }
     return cells
 
@@ -297,6 +303,17 @@ def _check_rule(claim: dict, experiment, where: str, profile: str) -> None:
         raise RegisterError(
             f"{where}.min_n: {compared} compared seeds can never reach the minimum of {min_n} usable runs; raise seeds"
         )
+    context_seeds = (decision.get("context") or {}).get("seeds")
+    if context_seeds is not None and profile == "full":
+        if context_seeds >= claim["seeds"]:
+            raise RegisterError(
+                f"{where}.context.seeds: {context_seeds} is not below the claim's {claim['seeds']} seeds; drop it"
+            )
+        if context_seeds - ((decision.get("tune") or {}).get("seeds") or 0) < min_n:
+            raise RegisterError(
+                f"{where}.context.seeds: {context_seeds} seeds leave the context conditions below the minimum of "
+                f"{min_n} usable runs; raise it"
+            )
 
 
 def resolve(register: dict, sources: dict, profile: str, check: bool = True) -> list[dict]:

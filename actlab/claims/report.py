@@ -89,7 +89,9 @@ def finding(verdict: dict) -> str:
         text += f" No negative control condition: {verdict['decision'].get('no_control', '')}"
     context = [c for c in conds if c["role"] == "context"]
     if context:
-        text += f" {len(context)} context condition(s) are drawn and summarized but do not enter the verdict."
+        text += f" {len(context)} context condition(s) are drawn and summarized but do not enter the verdict"
+        fewer = verdict.get("context_seeds", verdict["n_seeds"]) < verdict["n_seeds"]
+        text += f"; their cells trained the first {verdict['context_seeds']} seeds." if fewer else "."
     return text
 
 
