@@ -87,6 +87,10 @@ CLAIM_CASES = {
         _set([0, "decision", "context", "seeds"], 6),
         ["sigmoid-vanishing-depth", "context.seeds", "minimum of 10 usable runs"],
     ),
+    "training series skipped where the metric reads them": (
+        lambda c: next(x for x in c if x["id"] == "leaky-slope")["params"].update(train_series="ends"),
+        ["leaky-slope", "train_series", "mean_train_error reads the training-split series"],
+    ),
     "leaderboard without paired seeds": (
         _set([0, "leaderboard"], {"over": "activation", "by": ["depth"]}),
         ["leaderboard", "paired_seeds"],

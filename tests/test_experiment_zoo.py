@@ -77,6 +77,27 @@ def test_every_metric_has_the_series_its_figure_draws():
     assert set(ZOO.metrics) == set(FIGURE_CURVE)
 
 
+def test_measured_at_the_ends_only_a_cell_gives_the_same_last_epoch_and_refuses_the_rest(data):
+    every, ends = (_cell(data, train_series=series) for series in ("every_epoch", "ends"))
+    a, b = every.result.arrays, ends.result.arrays
+    assert a.keys() == b.keys()
+    for name in ("train_error", "max_abs_act", "dead_frac", "inactive_frac", "zero_frac", "abs_mean_act"):
+        assert b[name][:, [0, -1]].tobytes() == a[name][:, [0, -1]].tobytes(), name
+        assert np.isnan(b[name][:, 1:-1]).all() and np.isfinite(a[name][:, 1:-1]).all(), name
+    for name in set(a) - {"train_error", "max_abs_act", "dead_frac", "inactive_frac", "zero_frac", "abs_mean_act"}:
+        assert b[name].tobytes() == a[name].tobytes(), name  # training itself is untouched
+    for name in ZOO.metrics:
+        try:
+            ZOO.check_metric(name, ends.params)
+        except ValueError as err:
+            assert "train_series" in str(err) or "logreg" in str(err) or "PReLU" in str(err), name
+            continue
+        assert FIGURE_CURVE[name] in ("test_accuracy", "layers", "slopes"), name  # no training-split curve
+        np.testing.assert_array_equal(ZOO.metric(name, ends), ZOO.metric(name, every), err_msg=name)
+    with pytest.raises(ValueError, match="mean_train_error reads the training-split series"):
+        ZOO.check_metric("mean_train_error", ends.params)
+
+
 def test_an_identity_stack_is_one_linear_map_and_a_relu_stack_is_not(moons):
     x = moons[0]
     for depth in (1, 4):
@@ -180,6 +201,11 @@ def test_scikit_learn_trains_the_same_setting_and_a_linear_stack_still_cannot_be
     for change, message in (({"activation": "elu"}, "only identity"), ({"init": "he_normal"}, "init: sklearn")):
         with pytest.raises(ValueError, match=message):
             ZOO.check({**relu.params, **change})
+    ends = _cell(data, activation="relu", train_series="ends", **sk).result.arrays  # the last epoch only
+    assert np.isnan(ends["train_error"][:, :-1]).all()
+    for name in a:
+        kept = a[name] if name != "train_error" else np.where(np.isnan(ends[name]), np.nan, a[name])
+        np.testing.assert_array_equal(ends[name], kept, err_msg=name)
 
 
 def test_a_scikit_learn_run_that_explodes_is_counted_as_diverged(data):
@@ -205,7 +231,7 @@ def test_batchnorm_is_placed_where_the_cell_says(data):
 
 
 def test_paired_claims_give_every_cell_the_same_seed_streams():
-    claim = {"params": {}, "grid": {"activation": ["relu", "swish"]}}
+    claim = {"seeds": 3, "params": {}, "grid": {"activation": ["relu", "swish"]}}
     assert {c["stream"] for c in expand_cells(claim).values()} == {"activation-relu", "activation-swish"}
     cells = expand_cells({**claim, "paired_seeds": True})
     assert {c["stream"] for c in cells.values()} == {"paired"}

@@ -47,8 +47,9 @@ def train_sklearn(params: dict, seeds, ds) -> CellResult:
     ``alpha = l2 * batch_size``, the correspondence of ``tests/test_sklearn_parity.py``). Each
     seed's ``random_state`` comes from its "sklearn" seed stream, so paired cells share it;
     ``partial_fit`` runs one shuffled epoch per call. Returns arrays ``train_error`` (whole
-    training split) and ``test_accuracy`` ``(S, E + 1)`` (NaN at epoch 0, which ``partial_fit``
-    cannot show, and from a divergence on), ``loss`` ``(S, E)``, ``diverged`` and
+    training split; with ``train_series: ends`` after the last epoch only) and ``test_accuracy``
+    ``(S, E + 1)`` (NaN at epoch 0, which ``partial_fit`` cannot show, and from a divergence on),
+    ``loss`` ``(S, E)``, ``diverged`` and
     ``diverged_epoch`` ``(S,)``; a divergence is a non-finite or exploded loss
     (:data:`actlab.engine.training.EXPLODED_LOSS`) or scikit-learn's non-finite-weights error.
     """
@@ -66,6 +67,7 @@ def train_sklearn(params: dict, seeds, ds) -> CellResult:
         "diverged_epoch": np.full(n_seeds, -1),
     }
     y_train, y_test = ds.y_train.argmax(axis=1), ds.y_test.argmax(axis=1)
+    every_epoch = params.get("train_series", "every_epoch") == "every_epoch"
     for s, rng in enumerate(seeds.rngs("sklearn")):
         model = MLPClassifier(
             hidden_layer_sizes=(params["width"],) * params["depth"],
@@ -90,7 +92,8 @@ def train_sklearn(params: dict, seeds, ds) -> CellResult:
                 arrays["diverged"][s], arrays["diverged_epoch"][s] = True, epoch
                 break
             arrays["loss"][s, epoch - 1] = model.loss_
-            arrays["train_error"][s, epoch] = 1.0 - model.score(ds.x_train, y_train)
+            if every_epoch or epoch == n_epochs:
+                arrays["train_error"][s, epoch] = 1.0 - model.score(ds.x_train, y_train)
             arrays["test_accuracy"][s, epoch] = model.score(ds.x_test, y_test)
     info = {"n_diverged": int(arrays["diverged"].sum()), "n_train": int(len(ds.x_train)), "trainer": "sklearn"}
     return CellResult(arrays, info)
