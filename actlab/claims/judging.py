@@ -83,6 +83,14 @@ def role_filters(decision: dict) -> dict[str, dict | None]:
     }
 
 
+def context_seeds(claim: dict) -> int:
+    """How many seeds a cell outside the judged and control filters trains: the first
+    ``decision.context.seeds`` of the claim's seeds, or all of them (at most the claim's seeds,
+    which a profile may lower)."""
+    wanted = ((claim.get("decision") or {}).get("context") or {}).get("seeds")
+    return min(wanted or claim["seeds"], claim["seeds"])
+
+
 def decides(setting: dict, decision: dict) -> bool:
     """Whether a cell with this setting is selected by the judged or the control filter.
 
@@ -551,7 +559,7 @@ def judge(claim: dict, cells: list[Cell], experiment: Experiment, global_seed: i
         "decision_level": head.get("decision_level"),
         "headline_condition": head["condition"],
         "n_seeds": claim["seeds"],
-        "context_seeds": min((decision.get("context") or {}).get("seeds") or claim["seeds"], claim["seeds"]),
+        "context_seeds": context_seeds(claim),
         "n_used": head.get("n"),
         "ci_method": (
             "worst value over every seed (a check: no interval)"

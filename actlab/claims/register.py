@@ -89,8 +89,7 @@ def expand_cells(claim: dict) -> dict[str, dict]:
     ``decision.context.seeds`` when the rule gives that number.
     """
     grid = claim.get("grid", {}) or {}
-    decision = claim.get("decision") or {}
-    context_seeds = min((decision.get("context") or {}).get("seeds") or claim["seeds"], claim["seeds"])
+    decision, context_seeds = claim.get("decision") or {}, judging.context_seeds(claim)
     cells = {}
     for point in itertools.product(*grid.values()):
         params = copy.deepcopy(claim.get("params", {}) or {})
