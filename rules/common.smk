@@ -119,6 +119,14 @@ def cell_threads(wildcards):
     )
 
 
+def cell_spec(wildcards):
+    """What a training job needs of its cell: setting, params and seed stream. The seed count is
+    the separate param n_seeds, so that a cell keeps the params it was trained with (and is not
+    re-run) when the register adds a key of its own to the cells."""
+    cell = CLAIMS[wildcards.claim]["cells"][wildcards.cell]
+    return {key: cell[key] for key in ("setting", "params", "stream")}
+
+
 def cell_datasets(wildcards):
     """Data set name -> file for the cell's experiment."""
     claim = CLAIMS[wildcards.claim]

@@ -16,7 +16,7 @@ rule train_cell:
         seed=config["seed"],
         experiment=lambda wildcards: CLAIMS[wildcards.claim]["experiment"],
         n_seeds=lambda wildcards: CLAIMS[wildcards.claim]["cells"][wildcards.cell]["seeds"],
-        cell=lambda wildcards: CLAIMS[wildcards.claim]["cells"][wildcards.cell],
+        cell=cell_spec,
         cpu_kernels=CPU_KERNELS,
         code=experiment_code,
     script:

@@ -27,7 +27,12 @@ from actlab.engine.seeding import Seeds
 REPO = Path(__file__).resolve().parents[1]
 CONFIG = yaml.safe_load((REPO / "config/config.yaml").read_text())
 CLAIMS = resolve(load_yaml(REPO / "config/claims.yaml"), load_yaml(REPO / "config/sources.yaml")["sources"], "quick")
-FIRST_CLAIM = {name: next(c for c in CLAIMS if c["experiment"] == name) for name in sorted(EXPERIMENTS)}
+#: each type's first claim that measures everything it can (a zoo claim with train_series: ends
+#: gives fewer metrics; tests/test_experiment_zoo.py checks that setting)
+FIRST_CLAIM = {
+    name: next(c for c in CLAIMS if c["experiment"] == name and c["params"].get("train_series") != "ends")
+    for name in sorted(EXPERIMENTS)
+}
 N_SEEDS = 3
 
 
@@ -64,10 +69,9 @@ def test_an_experiment_type_keeps_the_contract(name, datasets, tmp_path):
     experiment, claim = EXPERIMENTS[name], FIRST_CLAIM[name]
     assert set(experiment.binary_metrics) <= set(experiment.metrics)
     cells, n_seeds = [], {}
-    for cell_id, spec in claim["cells"].items():
+    for index, (cell_id, spec) in enumerate(claim["cells"].items()):
         data = {n: datasets[n] for n in experiment.datasets(spec["params"])}
-        # a cell outside the judged and control conditions trains one seed fewer, as under context.seeds
-        n_seeds[cell_id] = N_SEEDS if judging.decides(spec["setting"], claim["decision"]) else N_SEEDS - 1
+        n_seeds[cell_id] = N_SEEDS - index % 2  # cells of two sizes, as under context.seeds
         result = experiment.run(spec["params"], Seeds(n_seeds[cell_id], key=("contract", cell_id)), data)
         check_dims(experiment, result.arrays, spec["params"], n_seeds[cell_id])
         result.save(tmp_path / f"{cell_id}.npz", tmp_path / f"{cell_id}.json")

@@ -313,6 +313,18 @@ def test_the_learning_rate_figure_sorts_the_rates_and_shows_the_metrics_interval
     np.testing.assert_allclose(figure.loss.mid, [np.nanmedian(exp.metric("final_loss", c)) for c in cells[::-1]])
 
 
+def test_the_learning_rate_figure_draws_cells_of_different_seed_counts(tmp_path):
+    exp = EXPERIMENTS["dying_units"]
+    judged = _random_cell("judged", {"lr": "1.0"}, 5, lr=1.0)
+    context = _random_cell("context", {"lr": "0.1"}, 6, lr=0.1)
+    context.result.arrays.update({k: v[:4] for k, v in context.result.arrays.items()})  # context.seeds: 4
+    claim = {"grid": {"lr": [1.0, 0.1]}, "decision": {"metric": "dead_frac_epoch1", "threshold": 0.4}}
+    figure = figures.FIGURES["dying_units"].from_verdict(exp, claim, [judged, context], {"conditions": []})
+    expected = [np.nanmedian(exp.metric("final_loss", c)) for c in (context, judged)]
+    np.testing.assert_allclose(figure.loss.mid, expected)
+    assert figure.plot(tmp_path / "figure.png")
+
+
 def test_the_activation_figure_shows_binomial_divergence_and_caps_the_loss(tmp_path):
     exp = EXPERIMENTS["dying_units"]
     in_epoch_1 = (1,) * 6

@@ -37,6 +37,8 @@ def test_a_band_drops_the_positions_where_no_seed_is_finite():
     np.testing.assert_allclose(band.lo, [1.25, 3.0, 5.0])
     assert band.style == {"color": "k"}
     assert Band.over_seeds(np.arange(2), np.full((3, 2), np.nan), "none").mid.size == 0
+    by_cell = Band.over_seeds([0.1, 1.0], [np.array([1.0, 2.0, 3.0]), np.array([5.0, 7.0])], "cells of 3 and 2 seeds")
+    np.testing.assert_allclose(by_cell.mid, [2.0, 6.0])
 
 
 def _cost_cell(cell_id: str, activation: str, ratio: np.ndarray) -> Cell:

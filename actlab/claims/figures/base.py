@@ -84,7 +84,14 @@ class Band:
 
     @classmethod
     def over_seeds(cls, x, values, label: str, **style) -> Band:
-        """The band of ``values`` ``(n_seeds, len(x))``; NaN entries (diverged seeds) are ignored."""
+        """The band of ``values``, ``(n_seeds, len(x))`` or one array of per-seed values per entry of
+        ``x`` (cells may train different numbers of seeds: ``context.seeds``); NaN entries (diverged
+        seeds) are ignored."""
+        if isinstance(values, list):
+            table = np.full((max((len(v) for v in values), default=0), len(values)), np.nan)
+            for column, v in enumerate(values):
+                table[: len(v), column] = v
+            values = table
         values = np.asarray(values, float)
         finite = np.isfinite(values).any(axis=0)
         x, values = np.asarray(x)[finite], values[:, finite]

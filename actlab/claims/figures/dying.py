@@ -305,7 +305,7 @@ class LearningRateFigure(DyingFigure):
             )
             for layer in range(p["depth"])
         ]
-        loss = np.stack([experiment.metric("final_loss", c) for c in cells], axis=1)
+        loss = [np.asarray(experiment.metric("final_loss", c), float) for c in cells]
         return cls(
             lrs,
             stages,
