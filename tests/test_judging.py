@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import yaml
 
-from actlab.claims import judging
+from actlab.claims import judging, report
 from actlab.claims.experiments import EXPERIMENTS
 from actlab.claims.experiments.base import Cell, CellResult, Experiment, cell_roles, metric
 from actlab.claims.register import expand_cells, load_yaml, resolve
@@ -388,6 +388,7 @@ def test_a_context_cell_with_fewer_seeds_is_paired_on_the_seeds_both_trained():
     context = next(c for c in verdict["conditions"] if c["role"] == "context")
     assert context["n"] == [10, 10] and context["estimate"] == pytest.approx(0.2)
     assert verdict["context_seeds"] == 10 and verdict["n_seeds"] == 12
+    assert "outside the judged and control conditions trained the first 10 seeds" in report.finding(verdict)
     board = {tuple(g["group"].values()): g["rows"] for g in verdict["leaderboard"]["groups"]}
     assert [(r["label"], r["n"]) for r in board[("2",)]] == [("new", 10), ("old", 10)]
     assert [(r["label"], r["n"]) for r in board[("8",)]] == [("new", 12), ("old", 12)]

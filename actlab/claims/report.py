@@ -91,7 +91,11 @@ def finding(verdict: dict) -> str:
     if context:
         text += f" {len(context)} context condition(s) are drawn and summarized but do not enter the verdict"
         fewer = verdict.get("context_seeds", verdict["n_seeds"]) < verdict["n_seeds"]
-        text += f"; their cells trained the first {verdict['context_seeds']} seeds." if fewer else "."
+        text += (
+            f"; the cells outside the judged and control conditions trained the first {verdict['context_seeds']} seeds."
+            if fewer
+            else "."
+        )
     return text
 
 
