@@ -127,6 +127,11 @@ def cell_spec(wildcards):
     return {key: cell[key] for key in ("setting", "params", "stream")}
 
 
+def cell_seeds(wildcards):
+    """How many of the claim's seeds the cell trains (fewer for context: decision.context.seeds)."""
+    return CLAIMS[wildcards.claim]["cells"][wildcards.cell]["seeds"]
+
+
 def cell_datasets(wildcards):
     """Data set name -> file for the cell's experiment."""
     claim = CLAIMS[wildcards.claim]

@@ -15,9 +15,7 @@ rule train_cell:
     params:
         seed=config["seed"],
         experiment=lambda wildcards: CLAIMS[wildcards.claim]["experiment"],
-        n_seeds=lambda wildcards: CLAIMS[wildcards.claim]["cells"][wildcards.cell][
-            "seeds"
-        ],
+        n_seeds=cell_seeds,
         cell=cell_spec,
         cpu_kernels=CPU_KERNELS,
         code=experiment_code,

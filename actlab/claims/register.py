@@ -297,7 +297,8 @@ def _check_rule(claim: dict, experiment, where: str, profile: str) -> None:
     if rule["count"] == "worst" and compare == "within":
         raise RegisterError(f"{where}.diverged.count: 'worst' has no meaning for compare 'within'")
     min_n = decision.get("min_n", judging.DEFAULT_MIN_N)
-    compared = claim["seeds"] - ((decision.get("tune") or {}).get("seeds") or 0)
+    tuned = (decision.get("tune") or {}).get("seeds") or 0  # seeds spent on tuning, left out of the comparison
+    compared = claim["seeds"] - tuned
     if profile == "full" and compared < min_n:
         raise RegisterError(
             f"{where}.min_n: {compared} compared seeds can never reach the minimum of {min_n} usable runs; raise seeds"
@@ -308,7 +309,7 @@ def _check_rule(claim: dict, experiment, where: str, profile: str) -> None:
             raise RegisterError(
                 f"{where}.context.seeds: {context_seeds} is not below the claim's {claim['seeds']} seeds; drop it"
             )
-        if context_seeds - ((decision.get("tune") or {}).get("seeds") or 0) < min_n:
+        if context_seeds - tuned < min_n:
             raise RegisterError(
                 f"{where}.context.seeds: {context_seeds} seeds leave the context conditions below the minimum of "
                 f"{min_n} usable runs; raise it"
