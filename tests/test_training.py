@@ -357,6 +357,43 @@ def test_probe_metric_shapes(moons, moons_test):
     assert np.all(np.isnan(h2.metrics["probe_accuracy"]))  # mse is a regression loss
 
 
+@pytest.mark.parametrize(
+    "net_kwargs, optimizer",
+    [
+        ({"activation": "relu"}, {"name": "sgd", "lr": 0.1}),
+        # a probe runs a backward pass, which also sets PReLU's slope gradients and batch norm's
+        ({"activation": "prelu", "batchnorm": "before"}, {"name": "adam", "lr": 0.01}),
+    ],
+)
+def test_probing_changes_nothing_in_training(moons, net_kwargs, optimizer):
+    """How often a net is probed decides what is measured, never how it trains (gradient_flow probes the ends only)."""
+    x, y = moons
+    epochs = 4
+    runs = {}
+    for every in (None, 1, epochs):
+        probe_kwargs = {} if every is None else {"probe": (x[:30], y[:30]), "probe_every": every}
+        runs[every] = run(
+            Seeds(3, key=KEY),
+            ArrayData(x, y, batch_size=40),
+            optimizer,
+            net_kwargs=net_kwargs,
+            epochs=epochs,
+            **probe_kwargs,
+        )
+    (bare, h_bare), (each, h_each), (ends, h_ends) = runs.values()
+    for net in (each, ends):
+        for name, value in bare.get_state().items():
+            np.testing.assert_array_equal(net.get_state()[name], value, err_msg=name)
+    np.testing.assert_array_equal(h_each.metrics["loss"], h_bare.metrics["loss"])
+    np.testing.assert_array_equal(h_ends.probe_epochs, [0, epochs])
+    for name, value in h_ends.metrics.items():
+        np.testing.assert_array_equal(
+            value,
+            h_each.metrics[name][:, [0, epochs]] if name.startswith("probe_") else h_each.metrics[name],
+            err_msg=name,
+        )
+
+
 def test_probe_values_mean_what_they_say(moons):
     x, y = moons[0][:24], moons[1][:24]
     net = MLP(2, [7, 5], 2, activation="relu", seeds=Seeds(2, key=KEY))
