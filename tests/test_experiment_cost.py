@@ -8,6 +8,7 @@ import pytest
 
 from actlab.claims.experiments import EXPERIMENTS
 from actlab.claims.experiments.base import Cell
+from actlab.engine.memory import keep_freed_memory
 from actlab.engine.seeding import Seeds
 
 COST = EXPERIMENTS["activation_cost"]
@@ -27,7 +28,8 @@ def test_every_repetition_times_both_and_the_machine_is_recorded():
     np.testing.assert_allclose(
         COST.metric("time_ratio", cell), a["seconds_per_element"] / a["reference_seconds_per_element"]
     )
-    assert {"cpu", "numpy", "blas"} <= set(cell.result.info["machine"])
+    assert {"cpu", "numpy", "blas", "allocator"} <= set(cell.result.info["machine"])
+    assert cell.result.info["machine"]["allocator"] == keep_freed_memory()  # timed on memory the process keeps
     assert COST.machine_dependent
 
 
