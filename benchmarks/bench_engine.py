@@ -75,6 +75,7 @@ from sklearn.neural_network import MLPClassifier
 
 import actlab
 from actlab import engine
+from actlab.engine.memory import keep_freed_memory
 
 try:  # optional peer, never a dependency
     import torch
@@ -106,6 +107,8 @@ ENSEMBLE_FLOOR_MAX_H = 64  # the "within 2x of the bare matmuls" target holds fo
 # The XLA flags long given for a single-threaded JAX on CPU. With jaxlib 0.10 they are accepted but
 # do not keep a jitted function on one thread: see load_jax.
 JAX_XLA_FLAGS = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
+#: how the process allocates memory, set once by main() and recorded in every row
+ALLOCATOR: dict[str, str] = {"allocator": "system default"}
 JAX_CACHE = os.path.join(tempfile.gettempdir(), "actlab-bench-jax-cache")
 
 
@@ -612,6 +615,7 @@ def row(
         "load_start": round(ours.case_loads[0], 2),
         "load_end": round(ours.case_loads[1], 2),
         "load_max": round(max(ours.loads + peer.loads), 2),
+        **ALLOCATOR,
     }
     problems = []
     for side, job in (("ours", ours), ("peer", peer)):
@@ -821,6 +825,12 @@ def parse_args(argv=None):
     parser.add_argument(
         "--threads", type=int, default=None, help="BLAS threads for NumPy and PyTorch (default: NumPy's own)"
     )
+    parser.add_argument(
+        "--system-malloc",
+        action="store_true",
+        help="leave glibc's allocator at its defaults (by default freed memory is kept in the process, "
+        "as in every workflow job: actlab.engine.memory)",
+    )
     parser.add_argument("--no-torch", action="store_true", help="skip PyTorch even when it is installed")
     parser.add_argument("--no-jax", action="store_true", help="skip JAX even when it is installed")
     parser.add_argument(
@@ -853,6 +863,8 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     if args.threads:
         threadpoolctl.threadpool_limits(limits=args.threads, user_api="blas")  # for the whole process
+    # every side runs in this process, so every side gets the allocator the workflow's jobs have
+    ALLOCATOR["allocator"] = "system default (--system-malloc)" if args.system_malloc else keep_freed_memory()
     threads = numpy_threads()
     with_torch = torch is not None and not args.no_torch
     jax_installed = importlib.util.find_spec("jax") is not None
@@ -866,7 +878,7 @@ def main(argv=None) -> int:
         f"actlab {actlab.__version__}, torch {torch.__version__ if torch is not None else 'not installed'}"
         f"{' (skipped)' if torch is not None and not with_torch else ''}, jax {jax_version}"
         f"{' (skipped)' if jax_installed and not with_jax else ''}; BLAS threads {threads} "
-        f"(ensemble-* cases: 1 for every side)"
+        f"(ensemble-* cases: 1 for every side); allocator {ALLOCATOR['allocator']}"
     )
     if torch is None:
         log("torch is not installed: its rows are skipped (pip install torch==2.13.0 to include them)")
