@@ -48,6 +48,21 @@ def test_a_changed_rule_needs_an_amendment(tmp_path, key, value):
     assert ledger.load(path)["relu-learns-relu"]["amendments"] == len(claim["amendments"])
 
 
+def test_an_amendment_without_a_rule_change_is_spent_by_the_next_record(tmp_path):
+    """An amendment of how a rule is measured leaves its hash alone; recording counts it, so that a later
+    change of the rule still needs an amendment of its own."""
+    path = tmp_path / "ledger.yaml"
+    ledger.record(_register(), path, commit="abc1234", date="2026-11-30")
+    register = _register()
+    claim = next(c for c in register["claims"] if c["id"] == "relu-learns-relu")
+    claim["amendments"].append({"date": "2026-12-01", "what": "timed otherwise", "why": "a test"})
+    assert ledger.record(register, path, commit="def5678", date="2026-12-01") == ["relu-learns-relu"]
+    assert ledger.load(path)["relu-learns-relu"]["amendments"] == len(claim["amendments"])
+    claim["decision"]["threshold"] = 0.3
+    with pytest.raises(ledger.LedgerError, match="relu-learns-relu"):
+        ledger.check(register, path)
+
+
 def test_seeds_and_grid_are_frozen_too_but_prose_is_not(tmp_path):
     path = tmp_path / "ledger.yaml"
     ledger.record(_register(), path, commit="abc1234", date="2026-11-30")

@@ -7,8 +7,10 @@ without its prose ``note`` - with the commit and the date of that run, and how m
 which such a claim's hash changed unless the claim carries a new, dated ``amendments`` entry
 (what changed and why); the report lists every amendment next to the verdict.
 
-After a full run, ``python -m actlab.claims.ledger`` records the claims that are new, and the changed
-ones whose amendment says why (it refuses the others, with the same message as :func:`check`).
+After a full run, ``python -m actlab.claims.ledger`` records the claims that are new, the changed
+ones whose amendment says why (it refuses the others, with the same message as :func:`check`), and
+those that gained an amendment without a rule change (a change of how the rule is measured, say), so
+that every amendment is spent by the run that follows it and a later rule change needs one of its own.
 """
 
 from __future__ import annotations
@@ -77,7 +79,7 @@ def check(register: dict, ledger_path: str | Path) -> None:
 
 
 def record(register: dict, ledger_path: str | Path, commit: str, date: str) -> list[str]:
-    """Freeze every claim that is new or amended; returns the ids written. Refuses unamended changes."""
+    """Freeze every claim that is new, changed or newly amended; returns the ids written. Refuses unamended changes."""
     ledger_path = Path(ledger_path)
     ledger = load(ledger_path)
     found = problems(register, ledger)
@@ -87,13 +89,14 @@ def record(register: dict, ledger_path: str | Path, commit: str, date: str) -> l
     for claim in register["claims"]:
         entry = ledger.get(claim["id"])
         digest = rule_hash(claim)
-        if entry is not None and entry["hash"] == digest:
+        amendments = len(claim.get("amendments") or [])
+        if entry is not None and (entry["hash"], entry.get("amendments", 0)) == (digest, amendments):
             continue
         ledger[claim["id"]] = {
             "hash": digest,
             "commit": commit,
             "date": date,
-            "amendments": len(claim.get("amendments") or []),
+            "amendments": amendments,
         }
         written.append(claim["id"])
     header = (
