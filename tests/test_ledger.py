@@ -72,3 +72,16 @@ def test_seeds_and_grid_are_frozen_too_but_prose_is_not(tmp_path):
     ledger.check(register, path)
     register["claims"][0]["seeds"] = 48
     assert len(ledger.problems(register, ledger.load(path))) == 1
+
+
+def test_the_committed_ledger_has_spent_every_amendment_of_an_unchanged_rule():
+    """An amendment that the ledger has not counted would let a later rule change pass without one."""
+    committed = ledger.load(Path(__file__).resolve().parents[1] / "config/ledger.yaml")
+    unspent = [
+        c["id"]
+        for c in REGISTER["claims"]
+        if c["id"] in committed
+        and committed[c["id"]]["hash"] == ledger.rule_hash(c)
+        and committed[c["id"]]["amendments"] != len(c.get("amendments") or [])
+    ]
+    assert not unspent, f"run `python -m actlab.claims.ledger` after the full run that judged them: {unspent}"
