@@ -27,7 +27,7 @@ def rule_context(log_path: str, threads: int = 1) -> Iterator[None]:
     Snakemake runs jobs side by side, one per core; a multi-threaded BLAS in every job would
     oversubscribe the cores (small matrix products then run up to 100 times slower). Freed array
     memory stays in the job's process (:func:`actlab.engine.memory.keep_freed_memory`, logged
-    first): the same bytes, 15-20% less training time. A job given
+    first): the same bytes, 14-19% less training time on the cells measured. A job given
     the portable kernels (:mod:`actlab.workflow.cpu_kernels`) on a node without AVX2 stops here, with a
     message, before a kernel the CPU cannot run crashes it.
     """

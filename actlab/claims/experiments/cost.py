@@ -14,10 +14,12 @@ is the decision metric, and its interval is taken over the repetitions.
 Freed memory is kept in the process while timing (:func:`actlab.engine.memory.keep_freed_memory`,
 recorded with the cell's machine): the arrays each call allocates then come from memory the
 process already holds, as in a training loop that runs in the workflow. Without it, glibc handed
-arrays of 512 KiB and more back to the kernel, and the fresh pages of the next call, zeroed on
-first touch, cost 6-7 ns per float64 element, against 1 ns for ReLU's whole forward and backward
-pass: the timings measured the allocator, whose state depends on what the process did before
-(the same cell gave a leaky-ReLU ratio of 1.03-1.16 inside the workflow and 1.3-1.5 outside it).
+blocks of 128 KiB and more (every array the claim times) back to the kernel, and the fresh pages of
+the next call, zeroed on first touch, cost 6-7 ns per float64 element, against 1 ns for ReLU's
+whole forward and backward pass: the timings measured the allocator, whose state depends on what
+the process did before (the same cell gave a leaky-ReLU ratio of 1.03-1.16 inside the workflow and
+1.3-1.5 outside it). Arrays of 32 MiB or more (over 4,194,304 float64 elements) are still mapped
+fresh; the claim's are at most 8 MiB.
 
 Wall-clock times depend on the machine (CPU, NumPy's build, its SIMD kernels), so each cell records
 the machine it ran on (:func:`machine`), and verdicts of this experiment are the one exception to

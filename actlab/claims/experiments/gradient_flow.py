@@ -4,8 +4,9 @@ Used by ``sigmoid-vanishing-depth``, ``relu-keeps-gradient`` and ``slope-product
 plain MLP of ``depth`` hidden layers of ``width`` units; the probe measures, on a fixed batch,
 ``||dL/dW_l||`` (Frobenius) and the root-mean-square per-example back-propagated error
 ``||delta_l||`` of every layer, before training and after the last epoch. Every metric and the
-figure read those two probes only; a probe between them (a forward and backward pass on the whole
-probe batch, 8 training steps' worth at 512 samples) would cost a third of a cell and change
+figure read those two probes only; the probes between them (each a forward and backward pass on
+the whole probe batch, 8 training steps' worth at 512 samples) took a quarter to a third of a cell
+(20 x 256 sigmoid, 6 seeds: 15.2 against 11.7 s; 10 x 64: 0.84 against 0.52 s) and changed
 nothing (probing never touches the weights: ``tests/test_training.py``).
 """
 

@@ -79,5 +79,6 @@ class CostFigure(Figure):
             "Forward + backward time of each activation divided by its reference's (ReLU unless the label names "
             "another), timed interleaved in one process: mean over repetitions with 95% CI (BCa bootstrap), one "
             f"panel per array size and float type; blue judged, red the negative control, gray context. Measured on "
-            f"{host['cpu']} with NumPy {host['numpy']} ({host['blas']}); other machines give other numbers."
+            f"{host['cpu']} with NumPy {host['numpy']} ({host['blas']}; allocator "
+            f"{host.get('allocator', 'system default')}); other machines give other numbers."
         )

@@ -27,7 +27,7 @@ class GradientFlowFigure(Figure):
         The depth whose nets the left and middle panels show.
     at_init, trained : list of Band, one per cell of depth ``deepest``
         ``log10 ||dL/dW_l||`` of layers ``l = 1..L + 1`` (x shape ``(depth + 1,)``, the output
-        layer last) at initialization and after the last probed epoch.
+        layer last) at initialization and after training (the cell's two probes).
     use_delta : bool
         The decision metric is about the back-propagated error ``delta`` (else the weight gradient):
         which norm the right panel's ratios are of.
