@@ -36,7 +36,10 @@ _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
 @functools.cache
 def glibc() -> ctypes.CDLL | None:
     """The process's own C library if it is glibc (it has ``mallopt``), else None. Changes nothing."""
-    libc = ctypes.CDLL(None)  # the symbols already loaded into this process
+    try:
+        libc = ctypes.CDLL(None)  # the symbols already loaded into this process
+    except (OSError, TypeError):  # Windows loads no library by None
+        return None
     return libc if hasattr(libc, "gnu_get_libc_version") and hasattr(libc, "mallopt") else None
 
 
